@@ -1,0 +1,3 @@
+from rubberduck.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from rubberduck import __version__
+from rubberduck.api.schemas import Health
+from rubberduck.db.database import Database
+from rubberduck.proxy.manager import ProxyManager
+
+
+def health_router(database: Database, manager: ProxyManager) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", response_model=Health)
+    async def healthz() -> Health:
+        try:
+            async with database.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            db_state = "ok"
+        except Exception as exc:  # report, don't fail: the health check must answer
+            db_state = f"error: {type(exc).__name__}"
+        return Health(
+            status="ok" if db_state == "ok" else "degraded",
+            version=__version__,
+            database=db_state,
+            running_proxies=manager.running_count,
+        )
+
+    return router

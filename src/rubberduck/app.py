@@ -1,0 +1,90 @@
+"""create_app(settings): the control plane, the proxy manager and the shared stores, wired once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from rubberduck import __version__
+from rubberduck.api.health import health_router
+from rubberduck.api.ports import PortAllocator
+from rubberduck.api.providers import providers_router
+from rubberduck.api.proxies import proxies_router
+from rubberduck.auth.schemas import UserCreate, UserRead, UserUpdate
+from rubberduck.auth.users import build_auth
+from rubberduck.cache.memory import MemoryLRU
+from rubberduck.cache.store import LayeredCache, SqlCacheStore
+from rubberduck.db.database import Database
+from rubberduck.db.migrate import upgrade_to_head
+from rubberduck.providers import build_registry
+from rubberduck.proxy.manager import ProxyManager
+from rubberduck.proxy.stages import CacheStage, ForwardStage, Stage
+from rubberduck.proxy.upstream import UpstreamClient
+from rubberduck.settings import Settings
+from rubberduck.telemetry.logsink import BatchLogWriter
+
+logger = logging.getLogger("rubberduck")
+
+
+@dataclass
+class Services:
+    """Everything long-lived, built once per app and handed to whoever needs it."""
+
+    settings: Settings
+    database: Database
+    cache: LayeredCache
+    upstream: UpstreamClient
+    log_writer: BatchLogWriter
+    manager: ProxyManager
+
+
+def build_services(settings: Settings) -> Services:
+    settings.prepare_data_dir()
+    database = Database(settings.resolved_database_url)
+    cache = LayeredCache(MemoryLRU(settings.memory_cache_bytes), SqlCacheStore(database))
+    upstream = UpstreamClient(settings.upstream_connect_timeout_seconds)
+    log_writer = BatchLogWriter(
+        database, settings.log_queue_size, settings.log_batch_size, settings.log_flush_seconds
+    )
+
+    def stages() -> list[Stage]:
+        return [CacheStage(cache), ForwardStage(upstream)]
+
+    manager = ProxyManager(settings, database, build_registry(), stages, log_writer)
+    return Services(settings, database, cache, upstream, log_writer, manager)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    services = build_services(settings)
+    secret = settings.resolved_secret()
+    auth = build_auth(services.database, secret, settings.jwt_lifetime_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await upgrade_to_head(services.database)
+        services.log_writer.start()
+        await services.manager.restore()
+        logger.info("Rubberduck %s ready; %d proxies running", __version__, services.manager.running_count)
+        try:
+            yield
+        finally:
+            await services.manager.shutdown()
+            await services.log_writer.stop()
+            await services.upstream.aclose()
+            await services.database.dispose()
+
+    app = FastAPI(title="Rubberduck", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    users = auth.users
+    app.include_router(users.get_auth_router(auth.backend), prefix="/api/auth/jwt", tags=["auth"])
+    app.include_router(users.get_register_router(UserRead, UserCreate), prefix="/api/auth", tags=["auth"])
+    app.include_router(users.get_users_router(UserRead, UserUpdate), prefix="/api/users", tags=["users"])
+    ports = PortAllocator(settings.proxy_host, settings.first_proxy_port, {settings.port})
+    app.include_router(proxies_router(auth, services.manager, services.cache, ports))
+    app.include_router(providers_router(services.manager.providers))
+    app.include_router(health_router(services.database, services.manager))
+    return app

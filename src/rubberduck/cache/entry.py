@@ -1,0 +1,38 @@
+"""A cached response: status, the headers a client needs, and the body as the chunks it arrived in."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from rubberduck.types import RawHeaders
+
+_LENGTH = struct.Struct(">I")
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResponse:
+    status: int
+    headers: RawHeaders
+    chunks: tuple[bytes, ...]
+    stream: bool
+
+    @property
+    def size(self) -> int:
+        return sum(len(chunk) for chunk in self.chunks) + sum(len(k) + len(v) for k, v in self.headers)
+
+
+def frame_chunks(chunks: tuple[bytes, ...]) -> bytes:
+    """Length-prefix each chunk so a replayed stream keeps its original boundaries."""
+    return b"".join(_LENGTH.pack(len(chunk)) + chunk for chunk in chunks)
+
+
+def unframe_chunks(data: bytes) -> tuple[bytes, ...]:
+    chunks: list[bytes] = []
+    offset = 0
+    while offset < len(data):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        chunks.append(data[offset : offset + length])
+        offset += length
+    return tuple(chunks)

@@ -1,0 +1,42 @@
+"""Cache keys: SHA-256 over everything in a request that can change the answer, and nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no whitespace: two requests that mean the same thing serialise the same."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def cache_key(
+    method: str,
+    path: str,
+    query: str,
+    body: Any,
+    *,
+    secret_query_params: frozenset[str] = frozenset(),
+    key_headers: list[tuple[str, str]] | None = None,
+) -> str:
+    """Key over method, upstream path, the query (credentials dropped), key headers and the JSON body.
+
+    `body` is the parsed JSON (or None for an empty body). Nothing is ever dropped from the body.
+    """
+    params = sorted(
+        (name, value)
+        for name, value in parse_qsl(query, keep_blank_values=True)
+        if name not in secret_query_params
+    )
+    material = {
+        "method": method.upper(),
+        "path": path,
+        "query": params,
+        "headers": sorted(key_headers or []),
+        "body": body,
+    }
+    return hashlib.sha256(canonical_json(material)).hexdigest()

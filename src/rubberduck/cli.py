@@ -1,0 +1,104 @@
+"""The `rubberduck` command: builds Settings from flags and environment, then calls into the app."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from rubberduck.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir", "database_url"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rubberduck.app import create_app
+
+    settings = _settings(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("rubberduck").warning(
+            "control plane bound to %s: reachable beyond this machine", settings.host
+        )
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    asyncio.run(server.serve())
+    return 0
+
+
+def _user_create(args: argparse.Namespace) -> int:
+    from fastapi_users.exceptions import InvalidPasswordException, UserAlreadyExists
+
+    from rubberduck.auth.users import create_user
+    from rubberduck.db.database import Database
+    from rubberduck.db.migrate import upgrade_to_head
+
+    settings = _settings(args)
+    settings.prepare_data_dir()
+
+    async def run() -> int:
+        database = Database(settings.resolved_database_url)
+        try:
+            await upgrade_to_head(database)
+            user = await create_user(
+                database, settings.resolved_secret(), args.email, args.password, args.superuser
+            )
+        except UserAlreadyExists:
+            print(f"error: a user with e-mail {args.email} already exists", file=sys.stderr)
+            return 1
+        except InvalidPasswordException as exc:
+            print(f"error: {exc.reason}", file=sys.stderr)
+            return 1
+        finally:
+            await database.dispose()
+        kind = "superuser" if user.is_superuser else "user"
+        print(f"created verified {kind} {user.email} ({user.id})")
+        return 0
+
+    return asyncio.run(run())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rubberduck", description="Local LLM caching reverse proxy")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--data-dir", type=Path, default=None, help="default ./data (RUBBERDUCK_DATA_DIR)")
+        sub.add_argument(
+            "--database-url", default=None, help="SQLAlchemy async URL (RUBBERDUCK_DATABASE_URL)"
+        )
+
+    serve = commands.add_parser("serve", help="run the control plane and all proxies")
+    serve.add_argument("--host", default=None, help="default 127.0.0.1 (RUBBERDUCK_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="default 9000 (RUBBERDUCK_PORT)")
+    common(serve)
+    serve.set_defaults(handler=_serve)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(dest="user_command", required=True)
+    create = user.add_parser("create", help="create a verified user")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--superuser", action="store_true")
+    common(create)
+    create.set_defaults(handler=_user_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = args.handler
+    result: int = handler(args)
+    return result

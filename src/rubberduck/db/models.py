@@ -1,0 +1,90 @@
+"""Database tables. Migrations in db/migrations mirror these definitions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi_users_db_sqlalchemy import SQLAlchemyBaseUserTableUUID
+from fastapi_users_db_sqlalchemy.generics import GUID, TIMESTAMPAware, now_utc
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(SQLAlchemyBaseUserTableUUID, Base):
+    __tablename__ = "users"
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), default=now_utc)
+
+
+class Proxy(Base):
+    __tablename__ = "proxies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    port: Mapped[int] = mapped_column(Integer, unique=True)
+    upstream_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    # Provider-specific options that are not secrets (e.g. an AWS profile name and region).
+    options: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="stopped")
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Whether the proxy should be running: survives restarts, unlike `status`.
+    desired_running: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(
+        TIMESTAMPAware(timezone=True), default=now_utc, onupdate=now_utc
+    )
+
+
+class CacheEntryRow(Base):
+    __tablename__ = "cache_entries"
+
+    proxy_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("proxies.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[int] = mapped_column(Integer)
+    headers: Mapped[list[list[str]]] = mapped_column(JSON)
+    # Chunks are stored framed (see cache.entry) so a replayed stream keeps its boundaries.
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), default=now_utc)
+
+
+class RequestLog(Base):
+    __tablename__ = "request_logs"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), index=True)
+    proxy_id: Mapped[int] = mapped_column(Integer, index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(GUID, nullable=True, index=True)
+    client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2000))
+    operation: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    upstream_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ttfb_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cache_status: Mapped[str] = mapped_column(String(10))
+    cache_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    fault: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    input_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cached_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    saved_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,68 @@
+"""Anthropic Messages API (api.anthropic.com)."""
+
+from __future__ import annotations
+
+import orjson
+
+from rubberduck.providers.base import (
+    ErrorReply,
+    ProviderAdapter,
+    RequestView,
+    Route,
+    json_reply,
+    retry_after_headers,
+)
+
+_ANTHROPIC_ERROR_TYPES = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "request_too_large": "request_too_large",
+    "rate_limit": "rate_limit_error",
+    "server_error": "api_error",
+    "bad_gateway": "api_error",
+    "unavailable": "api_error",
+    "timeout": "timeout_error",
+    "overloaded": "overloaded_error",
+}
+
+
+def anthropic_operation(path: str) -> str | None:
+    if path.startswith("/v1/messages/count_tokens"):
+        return "count_tokens"
+    if path.startswith("/v1/messages/batches"):
+        return "batches"
+    if path.startswith("/v1/messages"):
+        return "messages"
+    if path.startswith("/v1/complete"):
+        return "completions"
+    if path.startswith("/v1/models"):
+        return "models"
+    return None
+
+
+class AnthropicAdapter(ProviderAdapter):
+    name = "anthropic"
+    label = "Anthropic"
+    default_upstream = "https://api.anthropic.com"
+    # Betas and API versions change the response shape, so they must change the cache key.
+    key_headers = ("anthropic-version", "anthropic-beta")
+    snippet = (
+        "from anthropic import Anthropic\n\n"
+        'client = Anthropic(base_url="{proxy_url}", api_key="sk-ant-...")\n'
+        'client.messages.create(model="{model}", max_tokens=256,\n'
+        '                       messages=[{{"role": "user", "content": "Hi"}}])\n'
+    )
+
+    def route(self, request: RequestView) -> Route:
+        route = super().route(request)
+        route.operation = anthropic_operation(request.path)
+        return route
+
+    def error(self, status: int, kind: str, message: str, retry_after: float | None = None) -> ErrorReply:
+        error_type = _ANTHROPIC_ERROR_TYPES.get(kind, "api_error")
+        body = orjson.dumps({"type": "error", "error": {"type": error_type, "message": message}})
+        extra = retry_after_headers(retry_after)
+        extra.append((b"x-should-retry", b"true" if status in (408, 409, 429) or status >= 500 else b"false"))
+        return json_reply(status, body, extra)

@@ -1,0 +1,133 @@
+"""The provider adapter interface: everything that differs between provider wire APIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rubberduck.types import RawHeaders
+
+
+@dataclass(slots=True)
+class Route:
+    """What the proxy understood of a request; unknown paths still get a Route and pass through."""
+
+    path: str  # the path to send upstream (may differ from the client's, e.g. OpenAI's /v1 prefix)
+    operation: str | None = None  # chat, embeddings, messages, models, ... (None when unknown)
+    model: str | None = None
+    stream: bool = False
+
+
+@dataclass(slots=True)
+class Usage:
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class ErrorReply:
+    status: int
+    headers: RawHeaders
+    body: bytes
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    url: str
+    headers: RawHeaders
+    body: bytes
+
+
+@dataclass(slots=True)
+class RequestView:
+    """The parts of a client request an adapter may look at."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
+    body: bytes
+    json: Any = None  # the parsed body when it is JSON, else None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Error kinds understood by every adapter; each maps them to its own type names.
+ERROR_KINDS = (
+    "invalid_request",
+    "authentication",
+    "permission",
+    "not_found",
+    "request_too_large",
+    "rate_limit",
+    "server_error",
+    "bad_gateway",
+    "unavailable",
+    "timeout",
+    "overloaded",
+)
+
+
+class ProviderAdapter:
+    """Base adapter. Subclasses override what their provider does differently."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    default_upstream: ClassVar[str | None]
+    upstream_required: ClassVar[bool] = False
+    # Request headers that change the response and so belong in the cache key.
+    key_headers: ClassVar[tuple[str, ...]] = ()
+    # Query parameters that carry credentials and must never enter the cache key.
+    secret_query_params: ClassVar[frozenset[str]] = frozenset()
+    snippet: ClassVar[str] = ""
+    # Keys a proxy's `options` may hold for this provider (never secrets).
+    option_keys: ClassVar[tuple[str, ...]] = ("upstream_timeout_seconds",)
+
+    def validate_options(self, options: dict[str, Any]) -> None:
+        """Raise ValueError naming the bad option."""
+        timeout = options.get("upstream_timeout_seconds")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise ValueError("upstream_timeout_seconds must be a positive number")
+
+    def route(self, request: RequestView) -> Route:
+        body = request.json if isinstance(request.json, dict) else {}
+        model = body.get("model")
+        return Route(
+            path=request.path,
+            model=model if isinstance(model, str) else None,
+            stream=body.get("stream") is True,
+        )
+
+    def upstream_base(self, upstream_url: str | None, request: RequestView) -> str:
+        base = upstream_url or self.default_upstream
+        if not base:
+            raise ValueError(f"provider {self.name} needs an upstream_url")
+        return base.rstrip("/")
+
+    def prepare_upstream(
+        self, request: RequestView, route: Route, upstream_url: str | None, headers: RawHeaders
+    ) -> UpstreamRequest:
+        url = self.upstream_base(upstream_url, request) + route.path
+        if request.query:
+            url += "?" + request.query
+        return UpstreamRequest(url=url, headers=headers, body=request.body)
+
+    def error(self, status: int, kind: str, message: str, retry_after: float | None = None) -> ErrorReply:
+        raise NotImplementedError
+
+    def usage(self, body: bytes, stream: bool) -> Usage | None:
+        return None
+
+
+def json_reply(status: int, payload: bytes, extra: RawHeaders | None = None) -> ErrorReply:
+    headers: RawHeaders = [(b"content-type", b"application/json")]
+    return ErrorReply(status=status, headers=headers + (extra or []), body=payload)
+
+
+def retry_after_headers(retry_after: float | None) -> RawHeaders:
+    if retry_after is None:
+        return []
+    return [(b"retry-after", str(max(1, round(retry_after))).encode())]

@@ -1,0 +1,87 @@
+"""OpenAI (api.openai.com) and any OpenAI-compatible upstream."""
+
+from __future__ import annotations
+
+import orjson
+
+from rubberduck.providers.base import (
+    ErrorReply,
+    ProviderAdapter,
+    RequestView,
+    Route,
+    json_reply,
+    retry_after_headers,
+)
+
+# The `type` and `code` values OpenAI puts in its error bodies, by our error kind.
+_OPENAI_ERRORS: dict[str, tuple[str, str | None]] = {
+    "invalid_request": ("invalid_request_error", None),
+    "authentication": ("invalid_request_error", "invalid_api_key"),
+    "permission": ("invalid_request_error", "unsupported_country_region_territory"),
+    "not_found": ("invalid_request_error", "not_found"),
+    "request_too_large": ("invalid_request_error", "request_too_large"),
+    "rate_limit": ("requests", "rate_limit_exceeded"),
+    "server_error": ("server_error", None),
+    "bad_gateway": ("server_error", "bad_gateway"),
+    "unavailable": ("server_error", "service_unavailable"),
+    "timeout": ("server_error", "timeout"),
+    "overloaded": ("server_error", "overloaded"),
+}
+
+# First path segment after /v1 -> operation name for logs and metrics.
+_OPERATIONS = {
+    "chat": "chat",
+    "completions": "completions",
+    "responses": "responses",
+    "embeddings": "embeddings",
+    "models": "models",
+    "images": "images",
+    "audio": "audio",
+    "moderations": "moderations",
+    "files": "files",
+    "batches": "batches",
+}
+
+
+def operation_for(path: str) -> str | None:
+    parts = [p for p in path.split("/") if p]
+    if parts and parts[0] == "v1":
+        parts = parts[1:]
+    return _OPERATIONS.get(parts[0]) if parts else None
+
+
+def openai_error_body(kind: str, message: str) -> bytes:
+    error_type, code = _OPENAI_ERRORS.get(kind, ("server_error", None))
+    return orjson.dumps({"error": {"message": message, "type": error_type, "param": None, "code": code}})
+
+
+class OpenAIAdapter(ProviderAdapter):
+    name = "openai"
+    label = "OpenAI"
+    default_upstream: str | None = "https://api.openai.com"
+    snippet = (
+        "from openai import OpenAI\n\n"
+        'client = OpenAI(base_url="{proxy_url}/v1", api_key="sk-...")\n'
+        'client.chat.completions.create(model="{model}", messages=[{{"role": "user", "content": "Hi"}}])\n'
+    )
+
+    def route(self, request: RequestView) -> Route:
+        route = super().route(request)
+        # The SDK with base_url="http://host:port" (no /v1) sends /chat/completions: put /v1 back.
+        if not (request.path == "/v1" or request.path.startswith("/v1/")):
+            route.path = "/v1" + request.path
+        route.operation = operation_for(route.path)
+        return route
+
+    def error(self, status: int, kind: str, message: str, retry_after: float | None = None) -> ErrorReply:
+        extra = retry_after_headers(retry_after)
+        if retry_after is not None:
+            extra.append((b"retry-after-ms", str(int(retry_after * 1000)).encode()))
+        return json_reply(status, openai_error_body(kind, message), extra)
+
+
+class OpenAICompatibleAdapter(OpenAIAdapter):
+    name = "openai_compatible"
+    label = "OpenAI-compatible (DeepSeek, Groq, Ollama, vLLM, ...)"
+    default_upstream = None
+    upstream_required = True

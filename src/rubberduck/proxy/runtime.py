@@ -1,0 +1,21 @@
+"""The configuration a running proxy instance reads: pushed on change, never re-read per request."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from rubberduck.providers.base import ProviderAdapter
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRuntime:
+    proxy_id: int
+    owner_id: uuid.UUID
+    adapter: ProviderAdapter
+    upstream_url: str | None
+    upstream_timeout: float
+    max_request_bytes: int
+    max_cached_response_bytes: int
+    options: dict[str, Any] = field(default_factory=dict)
