@@ -8,6 +8,7 @@ import logging
 import queue
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -177,6 +178,17 @@ def test_anthropic_gzip_sse_stream_is_streamed_per_event(fake: FakeUpstream) -> 
         ) as stream:
             final = stream.get_final_message()
     assert any(block.type == "tool_use" for block in final.content)
+    # Each chunk must be decodable on arrival: with the rest held back, the first one alone gives event 1.
+    fake.add("POST", "/v1/messages", rec, stream=True, hold_after=1)
+    first_event = split_sse_events(gzip.decompress(rec.body))[0]
+    with httpx.Client(timeout=5) as raw, raw.stream("POST", fake.url + "/v1/messages") as response:
+        assert response.headers["content-encoding"] == "gzip"
+        decoder = zlib.decompressobj(wbits=31)
+        chunks = response.iter_raw()
+        assert decoder.decompress(next(chunks)) == first_event
+        fake.release()
+        rest = decoder.decompress(b"".join(chunks))
+    assert first_event + rest == gzip.decompress(rec.body) and decoder.eof
 
 
 def test_anthropic_error_recording_raises_authentication_error(fake: FakeUpstream) -> None:
@@ -229,6 +241,7 @@ def test_routes_404_and_request_log(fake: FakeUpstream) -> None:
         models = client.get("/v1/models")
     assert missing.status_code == 404 and missing.json() == {"error": "fake upstream: no route"}
     assert models.json() == {"data": []}
+    assert "server" not in models.headers and "date" not in models.headers  # only the headers we gave
     first = fake.requests[0]
     assert (first.method, first.path, first.query, first.body) == ("POST", "/nope", "x=1", b"hi")
     assert first.headers["x-a"] == "1, 2"

@@ -168,7 +168,7 @@ class FakeUpstream:
             date_header=False,
             proxy_headers=False,  # X-Forwarded-* sent by a proxy under test must not rewrite the scope
             ws="none",
-            timeout_graceful_shutdown=5.0,  # last resort, e.g. a client that stopped reading mid-stream
+            timeout_graceful_shutdown=5,  # last resort, e.g. a client that stopped reading mid-stream
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, args=(sock,), name="fake-upstream", daemon=True)

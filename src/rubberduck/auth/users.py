@@ -26,7 +26,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         self.reset_password_token_secret = secret
         self.verification_token_secret = secret
 
-    async def validate_password(self, password: str, user: schemas.BaseUserCreate | User) -> None:  # type: ignore[override]
+    async def validate_password(self, password: str, user: schemas.BaseUserCreate | User) -> None:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidPasswordException(
                 reason=f"Password should be at least {MIN_PASSWORD_LENGTH} characters"

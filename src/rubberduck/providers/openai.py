@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import orjson
 
 from rubberduck.providers.base import (
@@ -58,7 +60,7 @@ def openai_error_body(kind: str, message: str) -> bytes:
 class OpenAIAdapter(ProviderAdapter):
     name = "openai"
     label = "OpenAI"
-    default_upstream: str | None = "https://api.openai.com"
+    default_upstream: ClassVar[str | None] = "https://api.openai.com"
     snippet = (
         "from openai import OpenAI\n\n"
         'client = OpenAI(base_url="{proxy_url}/v1", api_key="sk-...")\n'

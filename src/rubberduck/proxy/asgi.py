@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,7 +108,12 @@ class ProxyApp:
             if exchange.response is None:  # no stage answered: a pipeline without a forward stage
                 reply = runtime.adapter.error(502, "bad_gateway", "Rubberduck: no stage answered")
                 exchange.response = ProxyResponse(reply.status, reply.headers, body=reply.body)
-            await _send_response(exchange, send, runtime.max_cached_response_bytes)
+            await _send_response(
+                exchange,
+                send,
+                runtime.max_cached_response_bytes,
+                lambda: self._complete(ran, exchange, runtime),
+            )
         except asyncio.CancelledError:
             if not exchange.client_gone or task is None:
                 raise
@@ -118,7 +124,7 @@ class ProxyApp:
             if exchange.first_byte is None:
                 reply = runtime.adapter.error(500, "server_error", "Rubberduck hit an internal error.")
                 exchange.response = ProxyResponse(reply.status, reply.headers, body=reply.body)
-                await _send_response(exchange, send, 0)
+                await _send_response(exchange, send, 0, lambda: None)
         finally:
             watcher.cancel()
             exchange.finished = time.perf_counter()
@@ -128,6 +134,15 @@ class ProxyApp:
             except Exception:
                 logger.exception("stage %s failed after a request", type(stage).__name__)
         self.log_sink.append(_log_row(exchange, runtime))
+
+    @staticmethod
+    def _complete(ran: list[Stage], exchange: Exchange, runtime: ProxyRuntime) -> None:
+        exchange.body_complete = True
+        for stage in reversed(ran):
+            try:
+                stage.complete(exchange, runtime)
+            except Exception:
+                logger.exception("stage %s failed to complete a request", type(stage).__name__)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -175,7 +190,9 @@ async def _send_simple(send: Send, status: int, headers: RawHeaders, body: bytes
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _send_response(exchange: Exchange, send: Send, capture_limit: int) -> None:
+async def _send_response(
+    exchange: Exchange, send: Send, capture_limit: int, on_complete: Callable[[], None]
+) -> None:
     response = exchange.response
     assert response is not None
     cache_header = (b"x-rubberduck-cache", exchange.cache_status.encode())
@@ -190,8 +207,8 @@ async def _send_response(exchange: Exchange, send: Send, capture_limit: int) -> 
         exchange.first_byte = time.perf_counter()
         for chunk in chunks[:-1]:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        on_complete()
         await send({"type": "http.response.body", "body": chunks[-1] if chunks else b"", "more_body": False})
-        exchange.body_complete = True
         return
     await send(
         {
@@ -217,7 +234,7 @@ async def _send_response(exchange: Exchange, send: Send, capture_limit: int) -> 
         close = getattr(response.stream, "aclose", None)
         if close is not None:
             await close()
-    exchange.body_complete = True
+    on_complete()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

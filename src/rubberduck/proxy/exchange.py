@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from rubberduck.cache.entry import CachedResponse
 from rubberduck.providers.base import RequestView, Route, Usage
 from rubberduck.types import RawHeaders
 
@@ -45,6 +46,7 @@ class Exchange:
     body_complete: bool = False
     client_gone: bool = False
     usage: Usage | None = None
+    cache_entry: CachedResponse | None = None  # what the cache stage decided to store
 
     def ms_since_start(self, moment: float | None) -> float | None:
         return None if moment is None else (moment - self.started) * 1000.0

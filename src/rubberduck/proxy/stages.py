@@ -15,6 +15,10 @@ from rubberduck.proxy.upstream import UpstreamClient, UpstreamError
 
 class Stage(Protocol):
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None: ...
+
+    def complete(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
+        """The whole body went out but the client has not been told yet: make results visible now."""
+
     async def after(self, exchange: Exchange, runtime: ProxyRuntime) -> None: ...
 
 
@@ -44,7 +48,8 @@ class CacheStage:
         exchange.response = ProxyResponse(entry.status, list(entry.headers), chunks=entry.chunks)
         exchange.route.stream = entry.stream or exchange.route.stream
 
-    async def after(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
+    def complete(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
+        # Runs before the last body message, so a client that asks again at once gets a hit.
         response = exchange.response
         if (
             not exchange.store_in_cache
@@ -62,7 +67,11 @@ class CacheStage:
             response.status, cacheable_headers(response.headers), chunks, exchange.route.stream
         )
         self.cache.remember(runtime.proxy_id, exchange.cache_key, entry)
-        await self.cache.persist(runtime.proxy_id, exchange.cache_key, entry)
+        exchange.cache_entry = entry
+
+    async def after(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
+        if exchange.cache_entry is not None and exchange.cache_key is not None:
+            await self.cache.persist(runtime.proxy_id, exchange.cache_key, exchange.cache_entry)
 
 
 class ForwardStage:
@@ -102,6 +111,9 @@ class ForwardStage:
         exchange.response = ProxyResponse(
             answer.status, client_response_headers(answer.headers), stream=answer.body
         )
+
+    def complete(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
+        return None
 
     async def after(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         return None
