@@ -24,7 +24,9 @@ def free_port() -> int:
 class RubberduckProcess:
     """`python -m rubberduck serve` on a free port with its own data dir; output goes to a file."""
 
-    def __init__(self, data_dir: Path, first_proxy_port: int | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self, data_dir: Path, first_proxy_port: int | None = None, env: dict[str, str] | None = None
+    ):
         self.data_dir = data_dir
         self.port = free_port()
         self.first_proxy_port = first_proxy_port or free_port()
@@ -46,7 +48,16 @@ class RubberduckProcess:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rubberduck", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [
+                sys.executable,
+                "-m",
+                "rubberduck",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

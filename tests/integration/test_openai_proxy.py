@@ -38,7 +38,10 @@ def client(proxy: dict[str, Any], suffix: str = "/v1", **kwargs: Any) -> openai.
 
 
 def ask(sdk: openai.OpenAI, **overrides: Any) -> Any:
-    params: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "What is 2+2?"}]}
+    params: dict[str, Any] = {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "What is 2+2?"}],
+    }
     params.update(overrides)
     return sdk.chat.completions.with_raw_response.create(**params)
 
@@ -71,7 +74,9 @@ def test_one_changed_parameter_is_another_key(proxy: dict[str, Any], fake: FakeU
     assert ask(sdk, seed=1).headers["x-rubberduck-cache"] == "hit"
 
 
-def test_embeddings_of_different_inputs_are_different_entries(proxy: dict[str, Any], fake: FakeUpstream) -> None:
+def test_embeddings_of_different_inputs_are_different_entries(
+    proxy: dict[str, Any], fake: FakeUpstream
+) -> None:
     sdk = client(proxy)
     first = sdk.embeddings.create(model="text-embedding-3-small", input="hello")
     sdk.embeddings.create(model="text-embedding-3-small", input="goodbye")
@@ -142,7 +147,10 @@ def test_responses_api_plain_and_streamed(api: Api, fake: FakeUpstream) -> None:
     sdk = client(proxy)
     plain = sdk.responses.create(model="gpt-5.5", input="hi")
     assert plain.output_text
-    assert sdk.responses.with_raw_response.create(model="gpt-5.5", input="hi").headers["x-rubberduck-cache"] == "hit"
+    assert (
+        sdk.responses.with_raw_response.create(model="gpt-5.5", input="hi").headers["x-rubberduck-cache"]
+        == "hit"
+    )
 
     fake.add("POST", "/v1/responses", recordings("openai", "responses_stream.yaml")[0], stream=True)
     texts = []
@@ -225,8 +233,12 @@ def test_multipart_uploads_pass_through_uncached(api: Api, fake: FakeUpstream) -
     assert b'{"x": 1}' in fake.requests[-1].body
 
 
-def test_malformed_json_and_oversized_bodies_get_openai_errors(proxy: dict[str, Any], fake: FakeUpstream) -> None:
-    bad = httpx.post(proxy_url(proxy) + CHAT, content=b'{"model": ', headers={"content-type": "application/json"})
+def test_malformed_json_and_oversized_bodies_get_openai_errors(
+    proxy: dict[str, Any], fake: FakeUpstream
+) -> None:
+    bad = httpx.post(
+        proxy_url(proxy) + CHAT, content=b'{"model": ', headers={"content-type": "application/json"}
+    )
     assert bad.status_code == 400
     assert bad.json()["error"]["type"] == "invalid_request_error"
     big = httpx.post(proxy_url(proxy) + CHAT, content=b"x" * (64 * 1024 * 1024 + 10), timeout=60)
