@@ -34,8 +34,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    asyncio.run(server.serve())
+    # Server.run picks uvloop and httptools when installed; the proxies share this loop.
+    uvicorn.Server(config).run()
     return 0
 
 

@@ -26,17 +26,17 @@ def cache_key(
     """Key over method, upstream path, the query (credentials dropped), key headers and the JSON body.
 
     `body` is the parsed JSON (or None for an empty body). Nothing is ever dropped from the body.
+    The parts are hashed in one canonical JSON document, so no two different requests can collide
+    by shifting text from one part into another.
     """
-    params = sorted(
-        (name, value)
-        for name, value in parse_qsl(query, keep_blank_values=True)
-        if name not in secret_query_params
+    params = (
+        sorted(
+            (name, value)
+            for name, value in parse_qsl(query, keep_blank_values=True)
+            if name not in secret_query_params
+        )
+        if query
+        else ()
     )
-    material = {
-        "method": method.upper(),
-        "path": path,
-        "query": params,
-        "headers": sorted(key_headers or []),
-        "body": body,
-    }
+    material = (method.upper(), path, params, sorted(key_headers) if key_headers else (), body)
     return hashlib.sha256(canonical_json(material)).hexdigest()

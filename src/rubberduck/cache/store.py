@@ -74,6 +74,10 @@ class LayeredCache:
         self.memory = memory
         self.store = store
 
+    def peek(self, proxy_id: int, key: str) -> CachedResponse | None:
+        """The memory copy only: the hot path's lookup, with no await."""
+        return self.memory.get((proxy_id, key))
+
     async def get(self, proxy_id: int, key: str) -> CachedResponse | None:
         entry = self.memory.get((proxy_id, key))
         if entry is not None:

@@ -46,10 +46,9 @@ _OPERATIONS = {
 
 
 def operation_for(path: str) -> str | None:
-    parts = [p for p in path.split("/") if p]
-    if parts and parts[0] == "v1":
-        parts = parts[1:]
-    return _OPERATIONS.get(parts[0]) if parts else None
+    """`/v1/chat/completions` -> "chat"; the segment after /v1 names the operation."""
+    parts = path.split("/", 3)  # ["", "v1", "chat", "completions"]
+    return _OPERATIONS.get(parts[2]) if len(parts) > 2 else None
 
 
 def openai_error_body(kind: str, message: str) -> bytes:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from rubberduck.cache.entry import CachedResponse
 from rubberduck.providers.base import RequestView, Route, Usage
 from rubberduck.types import RawHeaders
 
@@ -46,7 +47,31 @@ class Exchange:
     body_complete: bool = False
     client_gone: bool = False
     usage: Usage | None = None
-    cache_entry: CachedResponse | None = None  # what the cache stage decided to store
+    # Callbacks stages register: run when the body is out (before the client is told), and after.
+    on_complete: list[Callable[[], None]] = field(default_factory=list)
+    after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    receive: Any = None  # the ASGI receive callable, for disconnect watching
+    watcher: asyncio.Task[None] | None = None
+
+    def watch_disconnect(self) -> None:
+        """Before a wait that may be long (upstream, a held fault): notice if the client hangs up.
+
+        Started only when needed, because a task per request costs cache hits a third of their speed.
+        """
+        if self.watcher is None and self.receive is not None:
+            self.watcher = asyncio.create_task(_watch(self, asyncio.current_task()))
+
+    def stop_watching(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
 
     def ms_since_start(self, moment: float | None) -> float | None:
         return None if moment is None else (moment - self.started) * 1000.0
+
+
+async def _watch(exchange: Exchange, task: asyncio.Task[Any] | None) -> None:
+    message = await exchange.receive()
+    if message["type"] == "http.disconnect" and not exchange.body_complete:
+        exchange.client_gone = True
+        if task is not None:
+            task.cancel()

@@ -58,6 +58,10 @@ def cacheable_headers(headers: RawHeaders) -> RawHeaders:
 
 def header_dict(headers: RawHeaders) -> dict[str, str]:
     """Lower-cased names; repeated headers joined with ', ' as HTTP allows."""
+    # Fast path: ASGI servers lower-case names already, and repeated names are rare.
+    fast = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers}
+    if len(fast) == len(headers):
+        return fast
     result: dict[str, str] = {}
     for name, value in headers:
         key = name.decode("latin-1").lower()

@@ -52,6 +52,10 @@ class ProxyServer:
             access_log=False,
             timeout_graceful_shutdown=int(self.graceful_seconds),
             timeout_keep_alive=30,
+            # The client IP is the socket's: X-Forwarded-For must not fool the IP filters.
+            proxy_headers=False,
+            # Only the upstream's own Server header goes back, as the provider sent it.
+            server_header=False,
         )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=f"proxy:{self.port}")

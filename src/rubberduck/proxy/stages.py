@@ -14,12 +14,14 @@ from rubberduck.proxy.upstream import UpstreamClient, UpstreamError
 
 
 class Stage(Protocol):
+    """A stage may answer in `before` (set exchange.response); the rest are then skipped.
+
+    A stage that needs to act later registers callbacks on the exchange: `on_complete` (the body went
+    out, the client is not yet told) and `after` (the client has its answer). Cache hits register
+    nothing, so they pay for no extra awaits.
+    """
+
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None: ...
-
-    def complete(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
-        """The whole body went out but the client has not been told yet: make results visible now."""
-
-    async def after(self, exchange: Exchange, runtime: ProxyRuntime) -> None: ...
 
 
 class CacheStage:
@@ -29,31 +31,27 @@ class CacheStage:
         self.cache = cache
 
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
-        if exchange.cache_key is None:
+        key = exchange.cache_key
+        if key is None:
             return
-        control = exchange.request.headers
-        bypass = control.get("x-rubberduck-cache", "").lower() == "bypass"
-        cache_control = control.get("cache-control", "").lower()
-        # no-cache: skip the lookup but refresh the entry; bypass and no-store: leave the cache alone.
-        exchange.store_in_cache = not bypass and "no-store" not in cache_control
-        if bypass or "no-cache" in cache_control:
-            exchange.cache_status = "bypass"
-            return
-        entry = await self.cache.get(runtime.proxy_id, exchange.cache_key)
-        if entry is None:
-            exchange.cache_status = "miss"
-            return
-        exchange.cache_status = "hit"
-        exchange.store_in_cache = False
-        exchange.response = ProxyResponse(entry.status, list(entry.headers), chunks=entry.chunks)
-        exchange.route.stream = entry.stream or exchange.route.stream
+        lookup, exchange.store_in_cache = cache_controls(exchange.request.headers)
+        if lookup:
+            entry = self.cache.peek(runtime.proxy_id, key) or await self.cache.get(runtime.proxy_id, key)
+            if entry is not None:
+                exchange.cache_status = "hit"
+                exchange.store_in_cache = False
+                exchange.response = ProxyResponse(entry.status, list(entry.headers), chunks=entry.chunks)
+                exchange.route.stream = entry.stream or exchange.route.stream
+                return
+        exchange.cache_status = "miss" if lookup else "bypass"
+        if exchange.store_in_cache:
+            exchange.on_complete.append(lambda: self._remember(exchange, runtime))
 
-    def complete(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
+    def _remember(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         # Runs before the last body message, so a client that asks again at once gets a hit.
         response = exchange.response
         if (
-            not exchange.store_in_cache
-            or exchange.cache_key is None
+            exchange.cache_key is None
             or response is None
             or response.stream is None  # only upstream answers are stored, never simulated ones
             or not 200 <= response.status < 300
@@ -62,16 +60,27 @@ class CacheStage:
             or exchange.capture_overflow
         ):
             return
+        key = exchange.cache_key
         chunks = tuple(exchange.captured) if exchange.route.stream else (b"".join(exchange.captured),)
         entry = CachedResponse(
             response.status, cacheable_headers(response.headers), chunks, exchange.route.stream
         )
         self.cache.remember(runtime.proxy_id, exchange.cache_key, entry)
-        exchange.cache_entry = entry
+        # Written after the client has its answer; the memory copy already serves repeats.
+        exchange.after.append(lambda: self.cache.persist(runtime.proxy_id, key, entry))
 
-    async def after(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
-        if exchange.cache_entry is not None and exchange.cache_key is not None:
-            await self.cache.persist(runtime.proxy_id, exchange.cache_key, exchange.cache_entry)
+
+def cache_controls(headers: dict[str, str]) -> tuple[bool, bool]:
+    """(look up, store) as the client asked.
+
+    `Cache-Control: no-cache` skips the lookup but refreshes the entry; `x-rubberduck-cache: bypass`
+    and `Cache-Control: no-store` leave the cache alone entirely.
+    """
+    if "x-rubberduck-cache" not in headers and "cache-control" not in headers:
+        return True, True
+    bypass = headers.get("x-rubberduck-cache", "").lower() == "bypass"
+    cache_control = headers.get("cache-control", "").lower()
+    return not bypass and "no-cache" not in cache_control, not bypass and "no-store" not in cache_control
 
 
 class ForwardStage:
@@ -92,6 +101,7 @@ class ForwardStage:
             exchange.error = str(exc)
             exchange.response = ProxyResponse(reply.status, reply.headers, body=reply.body)
             return
+        exchange.watch_disconnect()
         exchange.upstream_started = time.perf_counter()
         try:
             answer = await self.client.send(
@@ -111,9 +121,3 @@ class ForwardStage:
         exchange.response = ProxyResponse(
             answer.status, client_response_headers(answer.headers), stream=answer.body
         )
-
-    def complete(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
-        return None
-
-    async def after(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
-        return None
