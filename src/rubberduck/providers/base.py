@@ -45,12 +45,25 @@ class RequestView:
     """The parts of a client request an adapter may look at."""
 
     method: str
-    path: str
+    path: str  # as sent on the wire: percent-encoding kept (Bedrock model ids carry %3A and %2F)
     query: str
     headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
     body: bytes
     json: Any = None  # the parsed body when it is JSON, else None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class UpstreamSetupError(Exception):
+    """The request cannot be sent upstream as configured (no credentials, no upstream for a region...).
+
+    The forward stage answers it with the adapter's own error format, so the SDK raises its usual error.
+    """
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
 
 
 # Error kinds understood by every adapter; each maps them to its own type names.
@@ -104,7 +117,7 @@ class ProviderAdapter:
     def upstream_base(self, upstream_url: str | None, request: RequestView) -> str:
         base = upstream_url or self.default_upstream
         if not base:
-            raise ValueError(f"provider {self.name} needs an upstream_url")
+            raise UpstreamSetupError(502, "bad_gateway", f"provider {self.name} needs an upstream_url")
         return base.rstrip("/")
 
     def prepare_upstream(
