@@ -1,0 +1,69 @@
+"""Every proxied request leaves one log row of metadata: never a body, never a key."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.fakes.cassette import recordings
+from tests.fakes.upstream import FakeUpstream
+from tests.support import Api, RubberduckProcess, proxy_url
+
+SENTINEL_KEY = "sk-SENTINEL-KEY-7f3a9c"
+SENTINEL_PROMPT = "SENTINEL-PROMPT-b41e22"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream()
+    upstream.add(
+        "POST", "/v1/chat/completions", recordings("openai", "chat_completions_nonstream_tools.yaml")[0]
+    )
+    with upstream:
+        yield upstream
+
+
+def log_rows(server: RubberduckProcess, proxy_id: int, expected: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 5
+    while True:
+        with sqlite3.connect(server.data_dir / "rubberduck.db") as db:
+            db.row_factory = sqlite3.Row
+            rows = [
+                dict(r)
+                for r in db.execute("select * from request_logs where proxy_id = ? order by id", (proxy_id,))
+            ]
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def test_each_request_is_logged_with_metadata_only(
+    server: RubberduckProcess, api: Api, fake: FakeUpstream
+) -> None:
+    proxy = api.running_proxy("openai", fake.url)
+    sdk = openai.OpenAI(base_url=proxy_url(proxy) + "/v1", api_key=SENTINEL_KEY, max_retries=0)
+    for _ in range(2):
+        sdk.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": SENTINEL_PROMPT}]
+        )
+    rows = log_rows(server, proxy["id"], 2)
+    assert [row["cache_status"] for row in rows] == ["miss", "hit"]
+    first, second = rows
+    assert first["method"] == "POST" and first["path"] == "/v1/chat/completions"
+    assert first["status"] == 200 and first["operation"] == "chat" and first["model"] == "gpt-4o-mini"
+    assert first["client_ip"] == "127.0.0.1"
+    assert first["cache_key"] == second["cache_key"] and len(first["cache_key"]) == 64
+    assert first["latency_ms"] > 0 and first["upstream_ms"] is not None and second["upstream_ms"] is None
+    assert first["user_id"] and first["created_at"]
+
+    database = b"".join(
+        path.read_bytes() for path in server.data_dir.iterdir() if path.name.startswith("rubberduck.db")
+    )
+    assert SENTINEL_KEY.encode() not in database
+    assert SENTINEL_PROMPT.encode() not in database
+    assert SENTINEL_KEY not in server.output() and SENTINEL_PROMPT not in server.output()
