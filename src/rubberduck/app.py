@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from rubberduck import __version__
+from rubberduck.api.failure import IP_FILTER_KEY, apply_global_lists, failure_router
 from rubberduck.api.health import health_router
 from rubberduck.api.ports import PortAllocator
 from rubberduck.api.providers import providers_router
@@ -21,6 +22,8 @@ from rubberduck.cache.memory import MemoryLRU
 from rubberduck.cache.store import LayeredCache, SqlCacheStore
 from rubberduck.db.database import Database
 from rubberduck.db.migrate import upgrade_to_head
+from rubberduck.db.settings_store import load_setting
+from rubberduck.faults.stages import FaultStage, GlobalIPFilter, IpFilterStage, RateLimitStage
 from rubberduck.providers import build_registry
 from rubberduck.proxy.manager import ProxyManager
 from rubberduck.proxy.stages import CacheStage, ForwardStage, Stage
@@ -41,6 +44,7 @@ class Services:
     upstream: UpstreamClient
     log_writer: BatchLogWriter
     manager: ProxyManager
+    global_filter: GlobalIPFilter
 
 
 def build_services(settings: Settings) -> Services:
@@ -52,11 +56,20 @@ def build_services(settings: Settings) -> Services:
         database, settings.log_queue_size, settings.log_batch_size, settings.log_flush_seconds
     )
 
+    global_filter = GlobalIPFilter()
+
     def stages() -> list[Stage]:
-        return [CacheStage(cache), ForwardStage(upstream)]
+        # The order is the contract: IP filter, rate limit, faults, then cache and upstream.
+        return [
+            IpFilterStage(global_filter),
+            RateLimitStage(),
+            FaultStage(),
+            CacheStage(cache),
+            ForwardStage(upstream),
+        ]
 
     manager = ProxyManager(settings, database, build_registry(), stages, log_writer)
-    return Services(settings, database, cache, upstream, log_writer, manager)
+    return Services(settings, database, cache, upstream, log_writer, manager, global_filter)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -67,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await upgrade_to_head(services.database)
+        apply_global_lists(services.global_filter, await load_setting(services.database, IP_FILTER_KEY))
         services.log_writer.start()
         await services.manager.restore()
         # Start-up objects live as long as the process: keep the collector from rescanning them,
@@ -89,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(users.get_users_router(UserRead, UserUpdate), prefix="/api/users", tags=["users"])
     ports = PortAllocator(settings.proxy_host, settings.first_proxy_port, {settings.port})
     app.include_router(proxies_router(auth, services.manager, services.cache, ports))
+    app.include_router(failure_router(auth, services.manager, services.database, services.global_filter))
     app.include_router(providers_router(services.manager.providers))
     app.include_router(health_router(services.database, services.manager))
     return app

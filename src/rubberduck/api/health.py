@@ -25,6 +25,7 @@ def health_router(database: Database, manager: ProxyManager) -> APIRouter:
             version=__version__,
             database=db_state,
             running_proxies=manager.running_count,
+            in_flight_requests=manager.in_flight(),
         )
 
     return router

@@ -75,3 +75,4 @@ class Health(BaseModel):
     version: str
     database: str
     running_proxies: int
+    in_flight_requests: int

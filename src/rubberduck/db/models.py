@@ -34,11 +34,25 @@ class Proxy(Base):
     upstream_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     # Provider-specific options that are not secrets (e.g. an AWS profile name and region).
     options: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # The failure-simulation config (faults.config.FailureConfig as JSON); empty means none.
+    failure: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default="stopped")
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Whether the proxy should be running: survives restarts, unlike `status`.
     desired_running: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(
+        TIMESTAMPAware(timezone=True), default=now_utc, onupdate=now_utc
+    )
+
+
+class AppSetting(Base):
+    """Server-wide settings a superuser changes at run time, one JSON value per key."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, object]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(
         TIMESTAMPAware(timezone=True), default=now_utc, onupdate=now_utc
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import orjson
 
+from rubberduck.faults.ratelimit import Quota
 from rubberduck.providers.base import (
     ErrorReply,
     ProviderAdapter,
@@ -12,6 +15,7 @@ from rubberduck.providers.base import (
     json_reply,
     retry_after_headers,
 )
+from rubberduck.types import RawHeaders
 
 _ANTHROPIC_ERROR_TYPES = {
     "invalid_request": "invalid_request_error",
@@ -25,6 +29,9 @@ _ANTHROPIC_ERROR_TYPES = {
     "unavailable": "api_error",
     "timeout": "timeout_error",
     "overloaded": "overloaded_error",
+    "request_timeout": "timeout_error",
+    "conflict": "invalid_request_error",
+    "unprocessable": "invalid_request_error",
 }
 
 
@@ -66,3 +73,21 @@ class AnthropicAdapter(ProviderAdapter):
         extra = retry_after_headers(retry_after)
         extra.append((b"x-should-retry", b"true" if status in (408, 409, 429) or status >= 500 else b"false"))
         return json_reply(status, body, extra)
+
+    def rate_limit_headers(self, quota: Quota) -> RawHeaders:
+        """Anthropic reports resets as RFC 3339 timestamps."""
+        now = datetime.now(UTC)
+        headers: RawHeaders = []
+        for kind, limit, remaining, reset in (
+            ("requests", quota.limit_requests, quota.remaining_requests, quota.reset_requests_s),
+            ("tokens", quota.limit_tokens, quota.remaining_tokens, quota.reset_tokens_s),
+        ):
+            if limit is None:
+                continue
+            stamp = (now + timedelta(seconds=reset)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            headers += [
+                (f"anthropic-ratelimit-{kind}-limit".encode(), str(limit).encode()),
+                (f"anthropic-ratelimit-{kind}-remaining".encode(), str(remaining).encode()),
+                (f"anthropic-ratelimit-{kind}-reset".encode(), stamp.encode()),
+            ]
+        return headers

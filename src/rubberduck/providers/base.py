@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from rubberduck.faults.ratelimit import Quota
 from rubberduck.types import RawHeaders
 
 
@@ -66,20 +67,29 @@ class UpstreamSetupError(Exception):
         self.message = message
 
 
-# Error kinds understood by every adapter; each maps them to its own type names.
-ERROR_KINDS = (
-    "invalid_request",
-    "authentication",
-    "permission",
-    "not_found",
-    "request_too_large",
-    "rate_limit",
-    "server_error",
-    "bad_gateway",
-    "unavailable",
-    "timeout",
-    "overloaded",
-)
+# Error kinds understood by every adapter, by the HTTP status that carries them; each adapter maps
+# them to its own type names and falls back to a generic type for a kind it does not know.
+STATUS_KINDS = {
+    400: "invalid_request",
+    401: "authentication",
+    403: "permission",
+    404: "not_found",
+    408: "request_timeout",
+    409: "conflict",
+    413: "request_too_large",
+    422: "unprocessable",
+    429: "rate_limit",
+    500: "server_error",
+    502: "bad_gateway",
+    503: "unavailable",
+    504: "timeout",
+    529: "overloaded",
+}
+ERROR_KINDS = tuple(STATUS_KINDS.values())
+
+
+def kind_for_status(status: int) -> str:
+    return STATUS_KINDS.get(status, "invalid_request" if status < 500 else "server_error")
 
 
 class ProviderAdapter:
@@ -133,6 +143,10 @@ class ProviderAdapter:
 
     def usage(self, body: bytes, stream: bool) -> Usage | None:
         return None
+
+    def rate_limit_headers(self, quota: Quota) -> RawHeaders:
+        """The provider's remaining-quota headers for a simulated rate limit (none by default)."""
+        return []
 
 
 def json_reply(status: int, payload: bytes, extra: RawHeaders | None = None) -> ErrorReply:

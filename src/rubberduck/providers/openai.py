@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import orjson
 
+from rubberduck.faults.ratelimit import Quota
 from rubberduck.providers.base import (
     ErrorReply,
     ProviderAdapter,
@@ -14,6 +15,7 @@ from rubberduck.providers.base import (
     json_reply,
     retry_after_headers,
 )
+from rubberduck.types import RawHeaders
 
 # The `type` and `code` values OpenAI puts in its error bodies, by our error kind.
 _OPENAI_ERRORS: dict[str, tuple[str, str | None]] = {
@@ -28,6 +30,9 @@ _OPENAI_ERRORS: dict[str, tuple[str, str | None]] = {
     "unavailable": ("server_error", "service_unavailable"),
     "timeout": ("server_error", "timeout"),
     "overloaded": ("server_error", "overloaded"),
+    "request_timeout": ("invalid_request_error", "timeout"),
+    "conflict": ("invalid_request_error", "conflict"),
+    "unprocessable": ("invalid_request_error", None),
 }
 
 # First path segment after /v1 -> operation name for logs and metrics.
@@ -79,6 +84,35 @@ class OpenAIAdapter(ProviderAdapter):
         if retry_after is not None:
             extra.append((b"retry-after-ms", str(int(retry_after * 1000)).encode()))
         return json_reply(status, openai_error_body(kind, message), extra)
+
+    def rate_limit_headers(self, quota: Quota) -> RawHeaders:
+        return openai_rate_limit_headers(quota)
+
+
+def duration(seconds: float) -> str:
+    """OpenAI's reset format: `1m26.4s`, `6s`, `4ms`."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    text = f"{rest:.3f}".rstrip("0").rstrip(".") + "s"
+    return f"{int(minutes)}m{text}" if minutes else text
+
+
+def openai_rate_limit_headers(quota: Quota) -> RawHeaders:
+    headers: RawHeaders = []
+    if quota.limit_requests is not None:
+        headers += [
+            (b"x-ratelimit-limit-requests", str(quota.limit_requests).encode()),
+            (b"x-ratelimit-remaining-requests", str(quota.remaining_requests).encode()),
+            (b"x-ratelimit-reset-requests", duration(quota.reset_requests_s).encode()),
+        ]
+    if quota.limit_tokens is not None:
+        headers += [
+            (b"x-ratelimit-limit-tokens", str(quota.limit_tokens).encode()),
+            (b"x-ratelimit-remaining-tokens", str(quota.remaining_tokens).encode()),
+            (b"x-ratelimit-reset-tokens", duration(quota.reset_tokens_s).encode()),
+        ]
+    return headers
 
 
 class OpenAICompatibleAdapter(OpenAIAdapter):

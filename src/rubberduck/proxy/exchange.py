@@ -22,6 +22,12 @@ class ProxyResponse:
     chunks: tuple[bytes, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StreamFault:
+    truncate_after: int | None  # cut the stream after this many chunks (None: do not cut)
+    chunk_delay_s: float  # pause before each chunk after the first
+
+
 @dataclass(slots=True)
 class Exchange:
     proxy_id: int
@@ -34,7 +40,9 @@ class Exchange:
     cache_status: str = "bypass"  # hit | miss | bypass
     store_in_cache: bool = False
     response: ProxyResponse | None = None
-    fault: str | None = None
+    fault: str | None = None  # which simulated fault fired, for the log
+    stream_fault: StreamFault | None = None
+    extra_headers: RawHeaders = field(default_factory=list)  # e.g. simulated remaining-quota headers
     error: str | None = None
     upstream_started: float | None = None
     upstream_done: float | None = None

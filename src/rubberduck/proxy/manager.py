@@ -10,6 +10,8 @@ from sqlalchemy import select, update
 
 from rubberduck.db.database import Database
 from rubberduck.db.models import Proxy
+from rubberduck.faults.config import FailureConfig
+from rubberduck.faults.state import FaultState
 from rubberduck.providers.base import ProviderAdapter
 from rubberduck.proxy.asgi import ProxyApp
 from rubberduck.proxy.runtime import ProxyRuntime
@@ -36,6 +38,15 @@ class ProxyManager:
         self.build_stages = stages
         self.log_sink = log_sink
         self.servers: dict[int, ProxyServer] = {}
+        # Live fault state per proxy: survives config pushes that do not touch the failure config.
+        self.fault_states: dict[int, FaultState] = {}
+
+    def fault_state(self, proxy: Proxy) -> FaultState:
+        config = FailureConfig.model_validate(proxy.failure or {})
+        state = self.fault_states.get(proxy.id)
+        if state is None or state.config != config:
+            state = self.fault_states[proxy.id] = FaultState(config)
+        return state
 
     def runtime_for(self, proxy: Proxy) -> ProxyRuntime:
         return ProxyRuntime(
@@ -46,6 +57,7 @@ class ProxyManager:
             upstream_timeout=_timeout_option(proxy.options, self.settings.upstream_timeout_seconds),
             max_request_bytes=self.settings.max_request_bytes,
             max_cached_response_bytes=self.settings.max_cached_response_bytes,
+            faults=self.fault_state(proxy),
             options=dict(proxy.options),
         )
 
@@ -78,13 +90,19 @@ class ProxyManager:
         await self._set_status(proxy, "running", None)
 
     async def stop(self, proxy: Proxy, force: bool = False, desired: bool = False) -> None:
+        self.fault_states.pop(proxy.id, None)
         server = self.servers.pop(proxy.id, None)
         if server is not None:
             await server.stop(force=force)
         await self._set_status(proxy, "stopped", None, desired=desired)
 
-    async def reconfigure(self, proxy: Proxy, port_changed: bool) -> None:
-        """Push new settings to a running proxy; only a port change needs a restart."""
+    async def reconfigure(self, proxy: Proxy, port_changed: bool = False, reseed: bool = False) -> None:
+        """Push new settings to a running proxy; only a port change needs a restart.
+
+        `reseed` starts the fault dice over even when the failure config is unchanged (a PUT of it).
+        """
+        if reseed:
+            self.fault_states.pop(proxy.id, None)
         server = self.servers.get(proxy.id)
         if server is None:
             return

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from rubberduck.proxy.exchange import Exchange, ProxyResponse
+from rubberduck.proxy.exchange import Exchange, ProxyResponse, StreamFault
 from rubberduck.proxy.runtime import ProxyRuntime
 from rubberduck.types import RawHeaders, Send
 
@@ -29,32 +30,60 @@ async def send_response(
     `on_complete` runs once the whole body went out but before the final message, so whatever it
     makes visible (a cache entry) is there before the client can ask again.
     """
-    cache_header = (b"x-rubberduck-cache", exchange.cache_status.encode())
+    headers = [
+        *response.headers,
+        (b"x-rubberduck-cache", exchange.cache_status.encode()),
+        *exchange.extra_headers,
+    ]
+    fault = exchange.stream_fault if exchange.route.stream else None
     if response.stream is None:
         chunks = response.chunks if response.chunks is not None else (response.body,)
-        headers = [*response.headers, cache_header]
         if len(chunks) == 1 and not exchange.route.stream:
             headers.append((b"content-length", str(len(chunks[0])).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         exchange.first_byte = time.perf_counter()
-        for chunk in chunks[:-1]:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        on_complete()
-        await send({"type": "http.response.body", "body": chunks[-1] if chunks else b"", "more_body": False})
+        if fault is None:  # the cache-hit fast path
+            for chunk in chunks[:-1]:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            on_complete()
+            await send(
+                {"type": "http.response.body", "body": chunks[-1] if chunks else b"", "more_body": False}
+            )
+            return
+        await _pump(exchange, _replay(chunks), send, capture_limit, fault, on_complete)
         return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [*response.headers, cache_header],
-        }
-    )
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await _pump(exchange, response.stream, send, capture_limit, fault, on_complete)
+
+
+async def _replay(chunks: tuple[bytes, ...]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def _pump(
+    exchange: Exchange,
+    source: AsyncIterator[bytes],
+    send: Send,
+    capture_limit: int,
+    fault: StreamFault | None,
+    on_complete: Callable[[], None],
+) -> None:
     capture = exchange.store_in_cache
+    sent = 0
     try:
-        async for chunk in response.stream:
+        async for chunk in source:
+            if fault is not None:
+                if fault.truncate_after is not None and sent >= fault.truncate_after:
+                    # Cut like a dropped connection: no final chunk, so the SDK sees a broken stream.
+                    exchange.fault = "truncate"
+                    return
+                if fault.chunk_delay_s and sent:
+                    await asyncio.sleep(fault.chunk_delay_s)
             if exchange.first_byte is None:
                 exchange.first_byte = time.perf_counter()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            sent += 1
             if capture:
                 exchange.captured_bytes += len(chunk)
                 if exchange.captured_bytes > capture_limit:
@@ -63,7 +92,7 @@ async def send_response(
                 else:
                     exchange.captured.append(chunk)
     finally:
-        close = getattr(response.stream, "aclose", None)
+        close = getattr(source, "aclose", None)
         if close is not None:
             await close()
     on_complete()

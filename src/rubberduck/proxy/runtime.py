@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from rubberduck.faults.state import FaultState
 from rubberduck.providers.base import ProviderAdapter
 
 
@@ -18,4 +19,5 @@ class ProxyRuntime:
     upstream_timeout: float
     max_request_bytes: int
     max_cached_response_bytes: int
+    faults: FaultState  # mutable dice and windows: kept when only other settings change
     options: dict[str, Any] = field(default_factory=dict)

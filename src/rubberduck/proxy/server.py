@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import Generator
 
 import uvicorn
 
 from rubberduck.proxy.asgi import ProxyApp
+
+
+class _DeliberateCutFilter(logging.Filter):
+    """A simulated stream cut ends the response early on purpose; uvicorn would log it as an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing response."
+
+
+logging.getLogger("uvicorn.error").addFilter(_DeliberateCutFilter())
 
 
 class _EmbeddedServer(uvicorn.Server):

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from rubberduck.cache.entry import CachedResponse
 from rubberduck.cache.store import LayeredCache
+from rubberduck.providers.base import UpstreamSetupError
 from rubberduck.proxy.exchange import Exchange, ProxyResponse
 from rubberduck.proxy.headers import cacheable_headers, client_response_headers, upstream_request_headers
 from rubberduck.proxy.runtime import ProxyRuntime
@@ -92,10 +93,17 @@ class ForwardStage:
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         adapter = runtime.adapter
         headers = upstream_request_headers(exchange.raw_headers)
+        # The proxy's options (e.g. Bedrock's aws_profile / aws_region) for adapters that sign or route.
+        exchange.request.extra["options"] = runtime.options
         try:
             upstream = adapter.prepare_upstream(
                 exchange.request, exchange.route, runtime.upstream_url, headers
             )
+        except UpstreamSetupError as exc:
+            reply = adapter.error(exc.status, exc.kind, exc.message)
+            exchange.error = exc.message
+            exchange.response = ProxyResponse(reply.status, reply.headers, body=reply.body)
+            return
         except ValueError as exc:
             reply = adapter.error(502, "bad_gateway", str(exc))
             exchange.error = str(exc)

@@ -1,0 +1,129 @@
+"""The failure-simulation stages, in pipeline order: IP filter, rate limit, faults."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rubberduck.faults.config import IPLists
+from rubberduck.faults.ipmatch import NO_FILTER, IPFilter
+from rubberduck.faults.ratelimit import estimate_tokens
+from rubberduck.providers.base import kind_for_status
+from rubberduck.proxy.exchange import Exchange, ProxyResponse, StreamFault
+from rubberduck.proxy.runtime import ProxyRuntime
+
+FAULT_HEADER = "x-rubberduck-fault"
+DEFAULT_RETRY_AFTER_S = 1.0
+
+
+def simulated_error(
+    exchange: Exchange, runtime: ProxyRuntime, status: int, message: str, retry_after: float | None
+) -> None:
+    reply = runtime.adapter.error(status, kind_for_status(status), message, retry_after)
+    exchange.response = ProxyResponse(reply.status, reply.headers, body=reply.body)
+
+
+class GlobalIPFilter:
+    """The superuser's allow/block lists for every proxy; one shared, replaceable value."""
+
+    def __init__(self) -> None:
+        self.lists = IPLists()
+        self.current: IPFilter = NO_FILTER
+
+    def replace(self, lists: IPLists) -> None:
+        self.lists = lists
+        self.current = IPFilter.build(lists.ip_allow, lists.ip_block)
+
+
+class IpFilterStage:
+    """Blocked or not-allowed clients get a 403 in the provider's format (global list first)."""
+
+    def __init__(self, global_filter: GlobalIPFilter) -> None:
+        self.global_filter = global_filter
+
+    async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
+        ip = exchange.client_ip
+        if self.global_filter.current.permits(ip) and runtime.faults.ip_filter.permits(ip):
+            return
+        exchange.fault = "ip_blocked"
+        simulated_error(exchange, runtime, 403, f"Rubberduck: requests from {ip} are not allowed.", None)
+
+
+class RateLimitStage:
+    """Requests and tokens per minute, answered like the provider does, with its quota headers."""
+
+    async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
+        limiter = runtime.faults.limiter
+        if limiter is None:
+            return
+        estimate = estimate_tokens(exchange.request.json, len(exchange.request.body))
+        quota, charge = limiter.acquire(estimate)
+        headers = runtime.adapter.rate_limit_headers(quota)
+        if not quota.allowed:
+            exchange.fault = "rate_limit"
+            message = (
+                f"Rubberduck: rate limit reached ({quota.reason}). Retry after {quota.retry_after_s:.1f}s."
+            )
+            simulated_error(exchange, runtime, 429, message, max(quota.retry_after_s, 0.001))
+            assert exchange.response is not None
+            exchange.response.headers.extend(headers)
+            return
+        exchange.extra_headers.extend(headers)
+        if charge is not None:
+
+            async def correct() -> None:
+                usage = exchange.usage
+                if usage is not None and usage.input_tokens is not None:
+                    limiter.correct(charge, usage.input_tokens + (usage.output_tokens or 0))
+
+            exchange.after.append(correct)
+
+
+class FaultStage:
+    """Timeouts, injected errors, latency and stream faults: one roll of the dice per request."""
+
+    async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
+        state = runtime.faults
+        config = state.config
+        if not state.active:
+            return
+        roll = state.roll()
+        forced = (
+            exchange.request.headers.get(FAULT_HEADER, "").strip().lower()
+            if config.allow_header_faults
+            else ""
+        )
+        if forced == "timeout" or (not forced and roll.timeout < config.timeout.rate):
+            if config.timeout.mode == "hang":
+                exchange.fault = "timeout_hang"
+                exchange.watch_disconnect()  # the client giving up is the only way out
+                await asyncio.Event().wait()
+            exchange.fault = "timeout_delay"
+            await asyncio.sleep(config.timeout.delay_ms / 1000)
+        picked = (
+            self._forced_error(forced)
+            if forced.isdigit()
+            else (None if forced else state.pick_error(roll.error))
+        )
+        if picked is not None:
+            status, retry_after = picked
+            if status in (429, 503, 529) and retry_after is None:
+                retry_after = DEFAULT_RETRY_AFTER_S
+            exchange.fault = f"error_{status}"
+            simulated_error(exchange, runtime, status, f"Rubberduck simulated a {status} error.", retry_after)
+            return
+        stream = config.stream
+        truncate = forced == "truncate" or (not forced and roll.truncate < stream.truncate_rate)
+        if truncate or stream.chunk_delay_ms:
+            after = stream.truncate_after_chunks if truncate else None
+            exchange.stream_fault = StreamFault(
+                truncate_after=after, chunk_delay_s=stream.chunk_delay_ms / 1000
+            )
+        latency = config.latency
+        delay_ms = latency.ms + (roll.jitter * 2 - 1) * latency.jitter_ms
+        if delay_ms > 0:  # before the cache and upstream: it adds to every answer's first byte
+            await asyncio.sleep(delay_ms / 1000)
+
+    @staticmethod
+    def _forced_error(forced: str) -> tuple[int, float | None] | None:
+        status = int(forced)
+        return (status, None) if 400 <= status <= 599 else None
