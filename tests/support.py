@@ -103,10 +103,21 @@ class Api:
         anonymous = httpx.Client(base_url=base_url, timeout=30)
         response = anonymous.post("/api/auth/register", json={"email": email, "password": PASSWORD})
         assert response.status_code == 201, response.text
-        login = anonymous.post("/api/auth/jwt/login", data={"username": email, "password": PASSWORD})
-        assert login.status_code == 200, login.text
         anonymous.close()
-        return cls(base_url, login.json()["access_token"])
+        return cls.login(base_url, email)
+
+    @classmethod
+    def login(cls, base_url: str, email: str, password: str = PASSWORD) -> Api:
+        response = httpx.post(
+            base_url + "/api/auth/jwt/login", data={"username": email, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return cls(base_url, response.json()["access_token"])
+
+    def set_failure(self, proxy_id: int, **config: Any) -> dict[str, Any]:
+        response = self.http.put(f"/api/proxies/{proxy_id}/failure", json=config)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
 
     def create_proxy(self, **fields: Any) -> dict[str, Any]:
         fields.setdefault("name", "test proxy")

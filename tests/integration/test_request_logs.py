@@ -35,7 +35,9 @@ def log_rows(server: RubberduckProcess, proxy_id: int, expected: int) -> list[di
             db.row_factory = sqlite3.Row
             rows = [
                 dict(r)
-                for r in db.execute("select * from request_logs where proxy_id = ? order by id", (proxy_id,))
+                for r in db.execute(
+                    "select * from request_logs where proxy_id = ? order by created_at", (proxy_id,)
+                )
             ]
         if len(rows) >= expected or time.monotonic() > deadline:
             return rows
@@ -51,7 +53,7 @@ def test_each_request_is_logged_with_metadata_only(
         sdk.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": SENTINEL_PROMPT}]
         )
-    rows = log_rows(server, proxy["id"], 2)
+    rows = log_rows(server, proxy["id"], 2)  # rows are written as requests finish; their time is the start
     assert [row["cache_status"] for row in rows] == ["miss", "hit"]
     first, second = rows
     assert first["method"] == "POST" and first["path"] == "/v1/chat/completions"

@@ -36,6 +36,7 @@ class Exchange:
     client_ip: str | None
     route: Route
     started: float = field(default_factory=time.perf_counter)
+    received_at: float = field(default_factory=time.time)  # wall clock, for the log row's time
     cache_key: str | None = None
     cache_status: str = "bypass"  # hit | miss | bypass
     store_in_cache: bool = False

@@ -30,11 +30,11 @@ async def send_response(
     `on_complete` runs once the whole body went out but before the final message, so whatever it
     makes visible (a cache entry) is there before the client can ask again.
     """
-    headers = [
-        *response.headers,
-        (b"x-rubberduck-cache", exchange.cache_status.encode()),
-        *exchange.extra_headers,
-    ]
+    headers = response.headers
+    if exchange.extra_headers:  # simulated quota headers replace the recorded ones of the same name
+        replaced = {name for name, _ in exchange.extra_headers}
+        headers = [header for header in headers if header[0] not in replaced] + exchange.extra_headers
+    headers = [*headers, (b"x-rubberduck-cache", exchange.cache_status.encode())]
     fault = exchange.stream_fault if exchange.route.stream else None
     if response.stream is None:
         chunks = response.chunks if response.chunks is not None else (response.body,)
@@ -106,7 +106,7 @@ def log_row(exchange: Exchange, runtime: ProxyRuntime) -> dict[str, Any]:
     if exchange.upstream_started is not None and exchange.upstream_done is not None:
         upstream_ms = (exchange.upstream_done - exchange.upstream_started) * 1000.0
     return {
-        "created_at": time.time(),  # epoch seconds; the writer turns it into a datetime off the hot path
+        "created_at": exchange.received_at,  # epoch seconds; the writer makes it a datetime off the hot path
         "proxy_id": runtime.proxy_id,
         "user_id": runtime.owner_id,
         "client_ip": exchange.client_ip,
