@@ -7,7 +7,7 @@ from datetime import datetime
 
 from fastapi_users_db_sqlalchemy import SQLAlchemyBaseUserTableUUID
 from fastapi_users_db_sqlalchemy.generics import GUID, TIMESTAMPAware, now_utc
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -76,13 +76,18 @@ class CacheEntryRow(Base):
 
 class RequestLog(Base):
     __tablename__ = "request_logs"
+    __table_args__ = (
+        # The log API's pages: one user's rows newest first, optionally one proxy's.
+        Index("ix_request_logs_user_time", "user_id", "created_at", "id"),
+        Index("ix_request_logs_proxy_time", "proxy_id", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), index=True)
-    proxy_id: Mapped[int] = mapped_column(Integer, index=True)
-    user_id: Mapped[uuid.UUID | None] = mapped_column(GUID, nullable=True, index=True)
+    proxy_id: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(GUID, nullable=True)
     client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(2000))
@@ -102,3 +107,28 @@ class RequestLog(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     saved_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class MetricsRollup(Base):
+    """Per-proxy request statistics per time bucket, at 1-minute, 15-minute and 1-hour resolution.
+
+    Latencies are kept as a histogram (fixed buckets) so percentiles can be computed for any set of
+    proxies and any span, not just the ones stored.
+    """
+
+    __tablename__ = "metrics_rollups"
+
+    resolution: Mapped[str] = mapped_column(String(4), primary_key=True)  # 1m | 15m | 1h
+    bucket_start: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), primary_key=True)
+    proxy_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(GUID, nullable=True, index=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    cache_hits: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    faults: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    saved_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_histogram: Mapped[list[int]] = mapped_column(JSON, default=list)
