@@ -29,7 +29,10 @@ from rubberduck.proxy.manager import ProxyManager
 from rubberduck.proxy.stages import CacheStage, ForwardStage, Stage
 from rubberduck.proxy.upstream import UpstreamClient
 from rubberduck.settings import Settings
+from rubberduck.telemetry.enrich import UsageEnricher
 from rubberduck.telemetry.logsink import BatchLogWriter
+from rubberduck.telemetry.logstore import LogStore
+from rubberduck.telemetry.pricing import PricingTable
 
 logger = logging.getLogger("rubberduck")
 
@@ -45,6 +48,7 @@ class Services:
     log_writer: BatchLogWriter
     manager: ProxyManager
     global_filter: GlobalIPFilter
+    pricing: PricingTable
 
 
 def build_services(settings: Settings) -> Services:
@@ -52,8 +56,13 @@ def build_services(settings: Settings) -> Services:
     database = Database(settings.resolved_database_url)
     cache = LayeredCache(MemoryLRU(settings.memory_cache_bytes), SqlCacheStore(database))
     upstream = UpstreamClient(settings.upstream_connect_timeout_seconds)
+    pricing = PricingTable.load()
     log_writer = BatchLogWriter(
-        database, settings.log_queue_size, settings.log_batch_size, settings.log_flush_seconds
+        LogStore(database),
+        settings.log_queue_size,
+        settings.log_batch_size,
+        settings.log_flush_seconds,
+        enrich=UsageEnricher(pricing),
     )
 
     global_filter = GlobalIPFilter()
@@ -69,7 +78,7 @@ def build_services(settings: Settings) -> Services:
         ]
 
     manager = ProxyManager(settings, database, build_registry(), stages, log_writer)
-    return Services(settings, database, cache, upstream, log_writer, manager, global_filter)
+    return Services(settings, database, cache, upstream, log_writer, manager, global_filter, pricing)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -81,7 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await upgrade_to_head(services.database)
         apply_global_lists(services.global_filter, await load_setting(services.database, IP_FILTER_KEY))
-        services.log_writer.start()
+        await services.log_writer.start()
         await services.manager.restore()
         # Start-up objects live as long as the process: keep the collector from rescanning them,
         # which otherwise shows up as latency spikes on the proxies.

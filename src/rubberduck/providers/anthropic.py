@@ -12,9 +12,11 @@ from rubberduck.providers.base import (
     ProviderAdapter,
     RequestView,
     Route,
+    Usage,
     json_reply,
     retry_after_headers,
 )
+from rubberduck.telemetry.usage import anthropic_usage
 from rubberduck.types import RawHeaders
 
 _ANTHROPIC_ERROR_TYPES = {
@@ -73,6 +75,9 @@ class AnthropicAdapter(ProviderAdapter):
         extra = retry_after_headers(retry_after)
         extra.append((b"x-should-retry", b"true" if status in (408, 409, 429) or status >= 500 else b"false"))
         return json_reply(status, body, extra)
+
+    def usage(self, body: bytes, stream: bool) -> Usage | None:
+        return anthropic_usage(body, stream)
 
     def rate_limit_headers(self, quota: Quota) -> RawHeaders:
         """Anthropic reports resets as RFC 3339 timestamps."""

@@ -7,7 +7,8 @@ from urllib.parse import unquote
 
 import orjson
 
-from rubberduck.providers.base import ErrorReply, ProviderAdapter, RequestView, Route
+from rubberduck.providers.base import ErrorReply, ProviderAdapter, RequestView, Route, Usage
+from rubberduck.telemetry.usage import google_usage
 
 # google.rpc.Code names by our error kind. The HTTP status stays the one we were asked for; this is
 # the `status` string the SDK exposes as `APIError.status`.
@@ -130,3 +131,6 @@ class GoogleAdapter(ProviderAdapter):
 
     def error(self, status: int, kind: str, message: str, retry_after: float | None = None) -> ErrorReply:
         return google_error(status, kind, message, retry_after)
+
+    def usage(self, body: bytes, stream: bool) -> Usage | None:
+        return google_usage(body, stream)

@@ -12,9 +12,11 @@ from rubberduck.providers.base import (
     ProviderAdapter,
     RequestView,
     Route,
+    Usage,
     json_reply,
     retry_after_headers,
 )
+from rubberduck.telemetry.usage import openai_usage
 from rubberduck.types import RawHeaders
 
 # The `type` and `code` values OpenAI puts in its error bodies, by our error kind.
@@ -87,6 +89,9 @@ class OpenAIAdapter(ProviderAdapter):
 
     def rate_limit_headers(self, quota: Quota) -> RawHeaders:
         return openai_rate_limit_headers(quota)
+
+    def usage(self, body: bytes, stream: bool) -> Usage | None:
+        return openai_usage(body, stream)
 
 
 def duration(seconds: float) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from rubberduck.proxy.exchange import Exchange, ProxyResponse, StreamFault
 from rubberduck.proxy.runtime import ProxyRuntime
+from rubberduck.telemetry.enrich import ResponseBody
 from rubberduck.types import RawHeaders, Send
 
 
@@ -69,7 +70,7 @@ async def _pump(
     fault: StreamFault | None,
     on_complete: Callable[[], None],
 ) -> None:
-    capture = exchange.store_in_cache
+    capture = True  # the cache stores it, the log writer reads its usage
     sent = 0
     try:
         async for chunk in source:
@@ -100,8 +101,20 @@ async def _pump(
 
 
 def log_row(exchange: Exchange, runtime: ProxyRuntime) -> dict[str, Any]:
-    """Metadata only: never a body, a header value or a query string (which may hold a key)."""
+    """Metadata only: never a body, a header value or a query string (which may hold a key).
+
+    `_body` hands the response bytes to the log writer, which reads token usage from them and drops
+    them; they are never stored.
+    """
     response = exchange.response
+    body: ResponseBody | None = None
+    if response is not None and 200 <= response.status < 300:
+        chunks = response.chunks if response.chunks is not None else exchange.captured
+        if chunks and not exchange.capture_overflow:
+            encoding = next(
+                (v.decode("latin-1") for n, v in response.headers if n == b"content-encoding"), None
+            )
+            body = ResponseBody(runtime.adapter, chunks, exchange.route.stream, encoding)
     upstream_ms = None
     if exchange.upstream_started is not None and exchange.upstream_done is not None:
         upstream_ms = (exchange.upstream_done - exchange.upstream_started) * 1000.0
@@ -123,4 +136,5 @@ def log_row(exchange: Exchange, runtime: ProxyRuntime) -> dict[str, Any]:
         "cache_key": exchange.cache_key,
         "fault": exchange.fault,
         "error": "client disconnected" if exchange.client_gone else exchange.error,
+        "_body": body,
     }

@@ -6,18 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
-from sqlalchemy import Table, insert
-
-from rubberduck.db.database import Database
-from rubberduck.db.models import Base
+from rubberduck.telemetry.logstore import LogRow, LogStore
 
 logger = logging.getLogger("rubberduck.logs")
-LOG_TABLE = Table("request_logs", Base.metadata)  # the Core table behind RequestLog
 
-LogRow = dict[str, Any]
+RowListener = Callable[[list[LogRow]], None]
 
 
 class LogSink(Protocol):
@@ -25,30 +21,45 @@ class LogSink(Protocol):
 
 
 class BatchLogWriter:
-    """Never blocks a request: rows that do not fit in the queue are dropped and counted."""
+    """Never blocks a request: rows that do not fit in the queue are dropped and counted.
 
-    def __init__(self, database: Database, queue_size: int, batch_size: int, flush_seconds: float) -> None:
-        self.database = database
+    Each batch is enriched (usage, cost), inserted, then handed to listeners (live stream, roll-ups).
+    A failed insert is retried with backoff; the rows wait in memory meanwhile.
+    """
+
+    def __init__(
+        self,
+        store: LogStore,
+        queue_size: int,
+        batch_size: int,
+        flush_seconds: float,
+        enrich: Callable[[LogRow], None] | None = None,
+    ) -> None:
+        self.store = store
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.queue_size = queue_size
+        self.enrich = enrich
+        self.listeners: list[RowListener] = []
         # A plain deque plus a wake-up event: asyncio.Queue's bookkeeping costs the hot path more.
         self.queue: deque[LogRow] = deque()
         self._wake = asyncio.Event()
         self.dropped = 0
         self.written = 0
+        self.failed_writes = 0
         self._task: asyncio.Task[None] | None = None
         self._pending: list[LogRow] = []
 
     def append(self, row: LogRow) -> None:
-        if len(self.queue) >= self.queue_size:
+        if len(self.queue) + len(self._pending) >= self.queue_size:
             self.dropped += 1
             return
         self.queue.append(row)
         if not self._wake.is_set():
             self._wake.set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        await self.store.prepare()
         self._task = asyncio.create_task(self._run(), name="log-writer")
 
     async def stop(self) -> None:
@@ -56,15 +67,14 @@ class BatchLogWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        with contextlib.suppress(Exception):
+            await self.flush()
 
     async def flush(self) -> None:
-        """Write everything queued so far (used at shutdown and by tests that read logs back)."""
+        """Write everything queued so far (at shutdown, and for tests that read logs back)."""
         self._take(len(self.queue))
         while self._pending:
-            batch = self._pending[: self.batch_size]
-            await self._write(batch)
-            del self._pending[: len(batch)]
+            await self._write_next()
 
     async def _run(self) -> None:
         backoff = self.flush_seconds
@@ -76,49 +86,31 @@ class BatchLogWriter:
                 if len(self.queue) < self.batch_size:
                     await asyncio.sleep(self.flush_seconds)  # let a batch gather: fewer, bigger writes
             self._take(self.batch_size - len(self._pending))
-            batch = self._pending[: self.batch_size]
             try:
-                await self._write(batch)
+                await self._write_next()
             except Exception:  # a locked or missing database must not lose the rows: retry later
-                logger.warning("writing %d log rows failed; retrying", len(batch), exc_info=True)
+                self.failed_writes += 1
+                logger.warning("writing %d log rows failed; will retry", len(self._pending), exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = self.flush_seconds
-            del self._pending[: len(batch)]
+
+    async def _write_next(self) -> None:
+        batch = self._pending[: self.batch_size]
+        if self.enrich is not None:
+            for row in batch:
+                if "_body" in row:
+                    self.enrich(row)
+        await self.store.insert(batch)
+        del self._pending[: len(batch)]
+        self.written += len(batch)
+        for listener in self.listeners:
+            try:
+                listener(batch)
+            except Exception:
+                logger.exception("a log listener failed")
 
     def _take(self, count: int) -> None:
         for _ in range(min(count, len(self.queue))):
             self._pending.append(self.queue.popleft())
-
-    async def _write(self, batch: list[LogRow]) -> None:
-        async with self.database.engine.begin() as connection:
-            if self.database.is_sqlite:
-                # Plain tuples straight to the driver: SQLAlchemy's per-row type processing would
-                # otherwise run on the event loop and stall the proxies for milliseconds per batch.
-                await connection.exec_driver_sql(SQLITE_INSERT, [_sqlite_values(row) for row in batch])
-            else:
-                rows = [
-                    {**row, "created_at": datetime.fromtimestamp(row["created_at"], UTC)} for row in batch
-                ]
-                await connection.execute(insert(LOG_TABLE), rows)
-        self.written += len(batch)
-
-
-LOG_COLUMNS = (
-    "created_at", "proxy_id", "user_id", "client_ip", "method", "path", "operation", "model", "stream",
-    "status", "latency_ms", "upstream_ms", "ttfb_ms", "cache_status", "cache_key", "fault", "error",
-)  # fmt: skip
-SQLITE_INSERT = (
-    f"INSERT INTO request_logs ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
-)
-
-
-def _sqlite_values(row: LogRow) -> tuple[Any, ...]:
-    """The row as SQLAlchemy itself stores it in SQLite: naive UTC timestamps, UUIDs as text."""
-    created = datetime.fromtimestamp(row["created_at"], UTC).replace(tzinfo=None).isoformat(sep=" ")
-    user = row["user_id"]
-    values = [row.get(name) for name in LOG_COLUMNS]
-    values[0] = created
-    values[2] = str(user) if user is not None else None
-    return tuple(values)

@@ -1,0 +1,70 @@
+"""Token usage and cost for a log row, worked out in the log writer rather than on the request path."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from rubberduck.providers.base import ProviderAdapter, Usage
+from rubberduck.telemetry.logstore import LogRow
+from rubberduck.telemetry.pricing import PricingTable
+from rubberduck.telemetry.usage import decode_body
+
+USAGE_MEMO_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseBody:
+    """What the row needs to find its usage: the bytes the client received and how to read them."""
+
+    adapter: ProviderAdapter
+    chunks: tuple[bytes, ...] | list[bytes]
+    stream: bool
+    content_encoding: str | None
+
+
+class UsageEnricher:
+    def __init__(self, pricing: PricingTable) -> None:
+        self.pricing = pricing
+        # A cache hit replays the same bytes: parse them once per cache key, not once per hit.
+        self._memo: OrderedDict[str, Usage | None] = OrderedDict()
+
+    def __call__(self, row: LogRow) -> None:
+        body: ResponseBody | None = row.pop("_body", None)
+        usage = self._usage(row, body) if body is not None and 200 <= row["status"] < 300 else None
+        if usage is None:
+            return
+        row["input_tokens"] = usage.input_tokens
+        row["output_tokens"] = usage.output_tokens
+        row["cached_tokens"] = usage.cached_tokens
+        if not row.get("model"):
+            row["model"] = usage.model
+        user = str(row["user_id"]) if row.get("user_id") else None
+        priced = Usage(
+            row.get("model") or usage.model, usage.input_tokens, usage.output_tokens, usage.cached_tokens
+        )
+        cost = self.pricing.cost(priced, user)
+        if cost is None and usage.model and usage.model != priced.model:
+            cost = self.pricing.cost(usage, user)  # the response may name a model the request did not
+        if row["cache_status"] == "hit":
+            row["cost_usd"] = None if cost is None else 0.0
+            row["saved_usd"] = cost
+        else:
+            row["cost_usd"] = cost
+            row["saved_usd"] = None if cost is None else 0.0
+
+    def _usage(self, row: LogRow, body: ResponseBody) -> Usage | None:
+        key = row.get("cache_key") if row["cache_status"] == "hit" else None
+        if key is not None and key in self._memo:
+            self._memo.move_to_end(key)
+            return self._memo[key]
+        raw = decode_body(b"".join(body.chunks), body.content_encoding)
+        try:
+            usage = body.adapter.usage(raw, body.stream) if raw else None
+        except Exception:  # a body an adapter cannot read must not cost the row
+            usage = None
+        if row.get("cache_key"):
+            self._memo[row["cache_key"]] = usage
+            if len(self._memo) > USAGE_MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return usage

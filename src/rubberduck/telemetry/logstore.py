@@ -1,0 +1,61 @@
+"""Inserting log rows: ids assigned here, so rows can be streamed live with their ids."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from rubberduck.db.database import Database
+from rubberduck.db.models import RequestLog
+
+LogRow = dict[str, Any]
+
+LOG_COLUMNS = (
+    "id", "created_at", "proxy_id", "user_id", "client_ip", "method", "path", "operation", "model",
+    "stream", "status", "latency_ms", "upstream_ms", "ttfb_ms", "cache_status", "cache_key", "fault",
+    "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "saved_usd", "error",
+)  # fmt: skip
+SQLITE_INSERT = (
+    f"INSERT INTO request_logs ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
+)
+
+
+class LogStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._next_id = 0
+
+    async def prepare(self) -> None:
+        async with self.database.session() as session:
+            self._next_id = int(await session.scalar(select(func.max(RequestLog.id))) or 0) + 1
+
+    async def insert(self, rows: list[LogRow]) -> None:
+        """Write the batch; each row gets its `id` and a datetime `created_at`."""
+        for row in rows:
+            if "id" not in row:
+                row["id"] = self._next_id
+                self._next_id += 1
+            if not isinstance(row["created_at"], datetime):
+                row["created_at"] = datetime.fromtimestamp(row["created_at"], UTC)
+        async with self.database.engine.begin() as connection:
+            if self.database.is_sqlite:
+                # Plain tuples straight to the driver: SQLAlchemy's per-row type processing would
+                # otherwise run on the event loop and stall the proxies for milliseconds per batch.
+                await connection.exec_driver_sql(SQLITE_INSERT, [_sqlite_values(row) for row in rows])
+            else:
+                await connection.execute(insert(RequestLog.__table__), [_columns(row) for row in rows])  # type: ignore[arg-type]
+
+
+def _columns(row: LogRow) -> LogRow:
+    return {name: row.get(name) for name in LOG_COLUMNS}
+
+
+def _sqlite_values(row: LogRow) -> tuple[Any, ...]:
+    """The row as SQLAlchemy itself stores it in SQLite: naive UTC timestamps, UUIDs as text."""
+    values = [row.get(name) for name in LOG_COLUMNS]
+    values[1] = row["created_at"].astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    user = row.get("user_id")
+    values[3] = str(user) if user is not None else None
+    return tuple(values)
