@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from rubberduck import __version__
 from rubberduck.api.failure import IP_FILTER_KEY, apply_global_lists, failure_router
 from rubberduck.api.health import health_router
+from rubberduck.api.logs import logs_router
+from rubberduck.api.metrics import metrics_router
 from rubberduck.api.ports import PortAllocator
 from rubberduck.api.providers import providers_router
 from rubberduck.api.proxies import proxies_router
@@ -30,9 +32,11 @@ from rubberduck.proxy.stages import CacheStage, ForwardStage, Stage
 from rubberduck.proxy.upstream import UpstreamClient
 from rubberduck.settings import Settings
 from rubberduck.telemetry.enrich import UsageEnricher
+from rubberduck.telemetry.live import LogBroadcaster
 from rubberduck.telemetry.logsink import BatchLogWriter
 from rubberduck.telemetry.logstore import LogStore
 from rubberduck.telemetry.pricing import PricingTable
+from rubberduck.telemetry.rollups import RollupAggregator
 
 logger = logging.getLogger("rubberduck")
 
@@ -49,6 +53,8 @@ class Services:
     manager: ProxyManager
     global_filter: GlobalIPFilter
     pricing: PricingTable
+    live: LogBroadcaster
+    rollups: RollupAggregator
 
 
 def build_services(settings: Settings) -> Services:
@@ -77,8 +83,14 @@ def build_services(settings: Settings) -> Services:
             ForwardStage(upstream),
         ]
 
+    # Each written batch of log rows feeds the live stream and the metrics roll-ups.
+    live = LogBroadcaster()
+    rollups = RollupAggregator(database, settings.metrics_flush_seconds)
+    log_writer.listeners += [live, rollups]
     manager = ProxyManager(settings, database, build_registry(), stages, log_writer)
-    return Services(settings, database, cache, upstream, log_writer, manager, global_filter, pricing)
+    return Services(
+        settings, database, cache, upstream, log_writer, manager, global_filter, pricing, live, rollups
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -91,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         await upgrade_to_head(services.database)
         apply_global_lists(services.global_filter, await load_setting(services.database, IP_FILTER_KEY))
         await services.log_writer.start()
+        services.rollups.start()
         await services.manager.restore()
         # Start-up objects live as long as the process: keep the collector from rescanning them,
         # which otherwise shows up as latency spikes on the proxies.
@@ -101,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await services.manager.shutdown()
             await services.log_writer.stop()
+            await services.rollups.stop()
             await services.upstream.aclose()
             await services.database.dispose()
 
@@ -114,5 +128,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(proxies_router(auth, services.manager, services.cache, ports))
     app.include_router(failure_router(auth, services.manager, services.database, services.global_filter))
     app.include_router(providers_router(services.manager.providers))
-    app.include_router(health_router(services.database, services.manager))
+    app.include_router(health_router(services.database, services.manager, services.log_writer))
+    app.include_router(logs_router(auth, services.database, services.log_writer, services.live))
+    app.include_router(
+        metrics_router(auth, services.manager, services.rollups, services.log_writer, settings.metrics_token)
+    )
     return app

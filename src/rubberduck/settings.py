@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,63 @@ class Settings(BaseSettings):
     log_queue_size: int = 100_000
     log_batch_size: int = 2000
     log_flush_seconds: float = 0.2
+    metrics_flush_seconds: float = 5.0
+    # Bearer token Prometheus sends to GET /metrics; empty keeps /metrics closed.
+    metrics_token: str = Field(default="", repr=False)
+
+    # ---- accounts (env gives the defaults; a superuser's PUT /api/settings overrides them at run time)
+    # Base of the links in e-mails and of the OAuth redirect; never taken from the request's Host header.
+    public_url: str = ""
+    # CORS stays off unless origins are listed (comma-separated in the environment).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # open | closed | allowlist. Whatever the policy, the very first account may register (and is superuser).
+    registration: Literal["open", "closed", "allowlist"] = "closed"
+    registration_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    require_verification: bool = True
+    password_login: bool = True
+    log_retention_days: int | None = None
+    # Brute force: failed logins per account and per client IP within the window, then 429.
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_ip: int = 20
+    login_failure_window_seconds: float = 900.0
+    # E-mail: console (links printed to the server log) | smtp | sendgrid.
+    email_backend: Literal["console", "smtp", "sendgrid"] = "console"
+    email_from: str = "Rubberduck <rubberduck@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = Field(default="", repr=False)
+    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    sendgrid_api_key: str = Field(default="", repr=False)
+    sendgrid_api_url: str = "https://api.sendgrid.com/v3/mail/send"
+    # Social login appears only when both the client id and the secret are set.
+    google_client_id: str = ""
+    google_client_secret: str = Field(default="", repr=False)
+    google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    github_client_id: str = ""
+    github_client_secret: str = Field(default="", repr=False)
+    github_authorize_url: str = "https://github.com/login/oauth/authorize"
+    github_token_url: str = "https://github.com/login/oauth/access_token"
+    github_api_url: str = "https://api.github.com"
+
+    @field_validator("cors_origins", "registration_allowlist", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def resolved_public_url(self) -> str:
+        """Where users reach this server: RUBBERDUCK_PUBLIC_URL, else the bind address and port."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @property
     def resolved_database_url(self) -> str:

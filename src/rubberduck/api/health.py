@@ -7,9 +7,10 @@ from rubberduck import __version__
 from rubberduck.api.schemas import Health
 from rubberduck.db.database import Database
 from rubberduck.proxy.manager import ProxyManager
+from rubberduck.telemetry.logsink import BatchLogWriter
 
 
-def health_router(database: Database, manager: ProxyManager) -> APIRouter:
+def health_router(database: Database, manager: ProxyManager, writer: BatchLogWriter) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", response_model=Health)
@@ -26,6 +27,7 @@ def health_router(database: Database, manager: ProxyManager) -> APIRouter:
             database=db_state,
             running_proxies=manager.running_count,
             in_flight_requests=manager.in_flight(),
+            log_rows_dropped=writer.dropped,
         )
 
     return router

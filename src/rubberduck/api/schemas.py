@@ -76,3 +76,4 @@ class Health(BaseModel):
     database: str
     running_proxies: int
     in_flight_requests: int
+    log_rows_dropped: int

@@ -16,7 +16,7 @@ from rubberduck.providers.base import (
     json_reply,
     retry_after_headers,
 )
-from rubberduck.telemetry.usage import anthropic_usage
+from rubberduck.providers.usage import anthropic_usage
 from rubberduck.types import RawHeaders
 
 _ANTHROPIC_ERROR_TYPES = {

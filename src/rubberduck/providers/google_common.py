@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import orjson
 
 from rubberduck.providers.base import ErrorReply, ProviderAdapter, RequestView, Route, Usage
-from rubberduck.telemetry.usage import google_usage
+from rubberduck.providers.usage import google_usage
 
 # google.rpc.Code names by our error kind. The HTTP status stays the one we were asked for; this is
 # the `status` string the SDK exposes as `APIError.status`.

@@ -16,7 +16,7 @@ from rubberduck.providers.base import (
     json_reply,
     retry_after_headers,
 )
-from rubberduck.telemetry.usage import openai_usage
+from rubberduck.providers.usage import openai_usage
 from rubberduck.types import RawHeaders
 
 # The `type` and `code` values OpenAI puts in its error bodies, by our error kind.

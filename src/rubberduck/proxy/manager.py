@@ -72,6 +72,10 @@ class ProxyManager:
     def in_flight(self) -> int:
         return sum(server.app.in_flight for server in self.servers.values())
 
+    def in_flight_for(self, proxy_id: int) -> int:
+        server = self.servers.get(proxy_id)
+        return server.app.in_flight if server is not None else 0
+
     async def start(self, proxy: Proxy) -> None:
         """Start the proxy; a failure (port taken, ...) is recorded on the proxy, never raised."""
         if self.is_running(proxy.id):

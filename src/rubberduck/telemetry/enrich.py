@@ -6,9 +6,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from rubberduck.providers.base import ProviderAdapter, Usage
+from rubberduck.providers.usage import decode_body
 from rubberduck.telemetry.logstore import LogRow
 from rubberduck.telemetry.pricing import PricingTable
-from rubberduck.telemetry.usage import decode_body
 
 USAGE_MEMO_SIZE = 10_000
 

@@ -1,0 +1,119 @@
+"""The log filters shared by the list, export, stream and purge routes, as SQL and as a row test."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import HTTPException, Query, status
+from sqlalchemy import ColumnElement, and_
+
+from rubberduck.db.models import RequestLog
+from rubberduck.telemetry.logstore import LogRow
+
+CACHE_STATUSES = ("hit", "miss", "bypass")
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+@dataclass
+class LogFilters:
+    proxy_id: int | None = None
+    status: str | None = None
+    cache_status: str | None = None
+    fault: str | None = None
+    model: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def status_range(self) -> tuple[int, int] | None:
+        if self.status is None:
+            return None
+        text = self.status.strip().lower()
+        if len(text) == 3 and text[0].isdigit() and text[1:] == "xx":
+            return int(text[0]) * 100, int(text[0]) * 100 + 99
+        if text.isdigit():
+            return int(text), int(text)
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {
+                    "loc": ["query", "status"],
+                    "msg": "use a code like 429 or a class like 4xx",
+                    "type": "value_error",
+                }
+            ],
+        )
+
+    def clauses(self, user_id: uuid.UUID) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = [RequestLog.user_id == user_id]
+        if self.proxy_id is not None:
+            clauses.append(RequestLog.proxy_id == self.proxy_id)
+        span = self.status_range()
+        if span is not None:
+            clauses.append(and_(RequestLog.status >= span[0], RequestLog.status <= span[1]))
+        if self.cache_status is not None:
+            clauses.append(RequestLog.cache_status == self.cache_status)
+        if self.fault is not None:
+            clauses.append(
+                RequestLog.fault.is_(None) if self.fault == "none" else RequestLog.fault == self.fault
+            )
+        if self.model is not None:
+            clauses.append(RequestLog.model == self.model)
+        if self.since is not None:
+            clauses.append(RequestLog.created_at >= self.since)
+        if self.until is not None:
+            clauses.append(RequestLog.created_at < self.until)
+        return clauses
+
+    def matches(self, row: LogRow, user_id: uuid.UUID) -> bool:
+        """The same test in Python, for rows streamed live before anyone queries them."""
+        span = self.status_range()
+        created: datetime = row["created_at"]
+        return (
+            row.get("user_id") == user_id
+            and (self.proxy_id is None or row["proxy_id"] == self.proxy_id)
+            and (span is None or span[0] <= row["status"] <= span[1])
+            and (self.cache_status is None or row["cache_status"] == self.cache_status)
+            and (self.fault is None or row.get("fault") == (None if self.fault == "none" else self.fault))
+            and (self.model is None or row.get("model") == self.model)
+            and (self.since is None or created >= self.since)
+            and (self.until is None or created < self.until)
+        )
+
+
+def log_filters(
+    proxy_id: int | None = Query(None),
+    status: str | None = Query(None, description="a code (429) or a class (4xx)"),
+    cache_status: str | None = Query(None, pattern="^(hit|miss|bypass)$"),
+    fault: str | None = Query(None, description="a fault name such as error_429, or `none`"),
+    model: str | None = Query(None),
+    since: datetime | None = Query(None),
+    until: datetime | None = Query(None),
+) -> LogFilters:
+    return LogFilters(proxy_id, status, cache_status, fault, model, aware(since), aware(until))
+
+
+def row_to_json(row: RequestLog | LogRow) -> dict[str, Any]:
+    values: dict[str, Any] = (
+        row if isinstance(row, dict) else {n: getattr(row, n) for n in ("id", "created_at", *LOG_FIELDS)}
+    )
+    created = aware(values.get("created_at"))
+    return {
+        "id": values.get("id"),
+        "created_at": created.isoformat() if created else None,
+        **{name: values.get(name) for name in LOG_FIELDS},
+    }
+
+
+LOG_FIELDS = (
+    "proxy_id", "client_ip", "method", "path", "operation", "model", "stream", "status", "latency_ms",
+    "upstream_ms", "ttfb_ms", "cache_status", "cache_key", "fault", "input_tokens", "output_tokens",
+    "cached_tokens", "cost_usd", "saved_usd", "error",
+)  # fmt: skip
