@@ -29,10 +29,14 @@ ADAPTERS = build_registry()
         ("vertex", "vertex_generate_content", "vertex", False, ("gemini-2.0-flash", 13, 8)),
         ("vertex", "vertex_stream_generate_content_sse", "vertex", True, ("gemini-3-flash-preview", 5, 101)),
         ("vertex", "gemini_stream_generate_content_sse", "gemini", True, ("gemini-2.0-flash-exp", 13, 8)),
+        ("bedrock", "converse", "bedrock", False, (None, 269, 77)),
+        ("bedrock", "converse_stream", "bedrock", True, (None, 259, 64)),
+        ("bedrock", "invoke_anthropic", "bedrock", False, ("claude-3-sonnet-28k-20240229", 21, 22)),
+        ("bedrock", "invoke_with_response_stream_anthropic", "bedrock", True, (None, 21, 22)),
     ],
 )
 def test_usage_from_recorded_responses(
-    folder: str, name: str, adapter: str, stream: bool, expected: tuple[str, int, int]
+    folder: str, name: str, adapter: str, stream: bool, expected: tuple[str | None, int, int]
 ) -> None:
     recording = recordings(folder, name)[0]
     usage = ADAPTERS[adapter].usage(decode_body(recording.body, recording.header("content-encoding")), stream)

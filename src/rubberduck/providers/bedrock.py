@@ -22,6 +22,7 @@ from rubberduck.providers.base import (
     Route,
     UpstreamRequest,
     UpstreamSetupError,
+    Usage,
     json_reply,
 )
 from rubberduck.providers.bedrock_signing import (
@@ -31,6 +32,7 @@ from rubberduck.providers.bedrock_signing import (
     env_region,
     sign,
 )
+from rubberduck.providers.bedrock_usage import bedrock_usage
 from rubberduck.types import RawHeaders
 
 # Actions after /model/{modelId}/ -> (operation, streamed answer).
@@ -194,6 +196,9 @@ class BedrockAdapter(ProviderAdapter):
         # Signed last, over the very URL and body bytes that go out.
         signed = sign(request.method, url, headers, request.body, credentials, region)
         return UpstreamRequest(url=url, headers=signed, body=request.body)
+
+    def usage(self, body: bytes, stream: bool) -> Usage | None:
+        return bedrock_usage(body, stream)
 
     def error(self, status: int, kind: str, message: str, retry_after: float | None = None) -> ErrorReply:
         code = _ERROR_CODES.get(kind) or (
