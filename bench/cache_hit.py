@@ -103,6 +103,11 @@ def main() -> int:
         ],
         cwd=ROOT,
     )
+    subprocess.run(
+        [python, "-m", "rubberduck", "user", "create", "--email", "bench@example.com", "--password",
+         "bench-password", "--data-dir", str(workdir / "data")],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
     server = subprocess.Popen(
         [
             python,
@@ -122,7 +127,6 @@ def main() -> int:
         wait_http(f"http://127.0.0.1:{bare_port}/")
         wait_http(f"http://127.0.0.1:{server_port}/healthz")
         api = httpx.Client(base_url=f"http://127.0.0.1:{server_port}", timeout=30)
-        api.post("/api/auth/register", json={"email": "bench@example.com", "password": "bench-password"})
         token = api.post(
             "/api/auth/jwt/login", data={"username": "bench@example.com", "password": "bench-password"}
         ).json()["access_token"]
@@ -153,7 +157,11 @@ def main() -> int:
     finally:
         for process in (bare, server):
             process.terminate()
-            process.wait(timeout=20)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"warning: {process.args[2]} did not stop within 30 s; killed", file=sys.stderr)
+                process.kill()
     print(f"concurrency {args.connections}, {args.duration}s each, wrk -t2, same machine, same run")
     print(f"{'':18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, r in results.items():

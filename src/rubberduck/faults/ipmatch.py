@@ -70,8 +70,14 @@ class IPFilter:
     def build(cls, allow: list[str], block: list[str]) -> IPFilter:
         return cls(IPMatcher.from_patterns(allow), IPMatcher.from_patterns(block))
 
+    @property
+    def empty(self) -> bool:
+        return not self.allow and not self.block
+
     def permits(self, client_ip: str | None) -> bool:
         """Blocked wins; a non-empty allow list admits only its own addresses."""
+        if not self.allow and not self.block:  # the common case: no lists, no address parsing
+            return True
         if self.block.matches(client_ip):
             return False
         return not self.allow or self.allow.matches(client_ip)

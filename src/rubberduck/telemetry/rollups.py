@@ -84,29 +84,31 @@ def percentile(histogram: list[int], fraction: float) -> float | None:
     return float(LATENCY_BOUNDS[-1])
 
 
-def bucket_start(moment: datetime, seconds: int) -> datetime:
-    epoch = int(moment.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
-
-
 class RollupAggregator:
     """Keeps unflushed tallies in memory; `flush` merges them into the stored rows."""
 
     def __init__(self, database: Database, flush_seconds: float = 5.0) -> None:
         self.database = database
         self.flush_seconds = flush_seconds
-        self.pending: dict[tuple[str, datetime, int], Tally] = {}
+        self.pending: dict[tuple[str, int, int], Tally] = {}  # (resolution, bucket epoch, proxy)
         self.lifetime: dict[int, Tally] = {}  # since start, for /metrics
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def __call__(self, rows: list[LogRow]) -> None:
         for row in rows:
-            created = row["created_at"]
+            epoch = int(row["created_at"].timestamp())
+            proxy_id = row["proxy_id"]
             for resolution, seconds in RESOLUTIONS.items():
-                key = (resolution, bucket_start(created, seconds), row["proxy_id"])
-                self.pending.setdefault(key, Tally()).add_row(row)
-            self.lifetime.setdefault(row["proxy_id"], Tally()).add_row(row)
+                key = (resolution, epoch - epoch % seconds, proxy_id)
+                tally = self.pending.get(key)
+                if tally is None:
+                    tally = self.pending[key] = Tally()
+                tally.add_row(row)
+            lifetime = self.lifetime.get(proxy_id)
+            if lifetime is None:
+                lifetime = self.lifetime[proxy_id] = Tally()
+            lifetime.add_row(row)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="metrics-rollups")
@@ -139,9 +141,10 @@ class RollupAggregator:
                     self.pending.setdefault(key, Tally()).merge(tally)
                 raise
 
-    async def _merge_into_db(self, pending: dict[tuple[str, datetime, int], Tally]) -> None:
+    async def _merge_into_db(self, pending: dict[tuple[str, int, int], Tally]) -> None:
         async with self.database.session() as session:
-            for (resolution, start, proxy_id), tally in pending.items():
+            for (resolution, epoch, proxy_id), tally in pending.items():
+                start = datetime.fromtimestamp(epoch, UTC)
                 row = await session.get(MetricsRollup, (resolution, start, proxy_id))
                 if row is None:
                     row = MetricsRollup(resolution=resolution, bucket_start=start, proxy_id=proxy_id)
