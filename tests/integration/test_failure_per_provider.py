@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import openai
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from google import genai
 from google.genai import errors, types
 from google.oauth2.credentials import Credentials
@@ -106,3 +109,51 @@ def test_google_sdk_classes_and_retry(api: Api, fake: FakeUpstream, provider: st
     retry = types.HttpRetryOptions(attempts=3, initial_delay=0.05, max_delay=0.2, http_status_codes=[429])
     client = make(proxy, retry)
     assert client.models.generate_content(model="gemini-2.0-flash", contents="hi").text
+
+
+BEDROCK_CODES = {
+    400: "ValidationException",
+    401: "UnrecognizedClientException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+    529: "ServiceUnavailableException",
+}
+
+
+def test_boto3_raises_client_errors_with_bedrock_codes_and_retries(api: Api) -> None:
+    with FakeUpstream() as upstream:
+        converse = recordings("bedrock", "converse.yaml")[0]
+        upstream.add("POST", "/model/amazon.nova-lite-v1%3A0/converse", converse)
+        proxy = api.running_proxy("bedrock", upstream.url)
+        api.set_failure(proxy["id"], allow_header_faults=True)
+        messages: Any = [{"role": "user", "content": [{"text": "hi"}]}]
+        for status, code in BEDROCK_CODES.items():
+            client = bedrock(proxy, attempts=1)
+
+            def force(request: Any, status: int = status, **_: Any) -> None:
+                request.headers["x-rubberduck-fault"] = str(status)
+
+            client.meta.events.register("before-sign.bedrock-runtime.Converse", force)
+            with pytest.raises(ClientError) as raised:
+                client.converse(modelId="amazon.nova-lite-v1:0", messages=messages)
+            assert raised.value.response["Error"]["Code"] == code
+            assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+        seed = _seed_failing_then_passing(0.5)
+        api.set_failure(proxy["id"], seed=seed, errors=[{"status": 429, "rate": 0.5, "retry_after_s": 0.1}])
+        answer = bedrock(proxy, attempts=3).converse(modelId="amazon.nova-lite-v1:0", messages=messages)
+        assert answer["ResponseMetadata"]["RetryAttempts"] == 1
+        assert answer["output"]["message"]["content"]
+
+
+def bedrock(proxy: dict[str, Any], attempts: int) -> Any:
+    return boto3.client(
+        "bedrock-runtime",
+        endpoint_url=proxy_url(proxy),
+        region_name="us-east-1",
+        aws_access_key_id="AKIACLIENTDUMMY00001",
+        aws_secret_access_key="dummy",
+        config=Config(retries={"max_attempts": attempts, "mode": "standard"}),
+    )
