@@ -249,12 +249,14 @@ def test_mid_stream_exception_frames_reach_boto3(api: Api, fake: FakeUpstream) -
     headers = [("content-type", "application/vnd.amazon.eventstream")]
     serve_signed(fake, "POST", f"{MODEL_PATH}/converse-stream", FakeResponse(200, headers, chunks=frames))
     proxy = api.running_proxy("bedrock", fake.url)
-    response = client(proxy).converse_stream(
-        modelId=MODEL, messages=[{"role": "user", "content": [{"text": "x"}]}]
-    )
-    with pytest.raises(EventStreamError) as raised:
-        list(response["stream"])
-    assert raised.value.response["Error"]["Code"] == "throttlingException"
+    for expected in ("miss", "miss"):  # a stream that failed mid-way is never cached
+        response = client(proxy).converse_stream(
+            modelId=MODEL, messages=[{"role": "user", "content": [{"text": "x"}]}]
+        )
+        assert cache_status(response) == expected
+        with pytest.raises(EventStreamError) as raised:
+            list(response["stream"])
+        assert raised.value.response["Error"]["Code"] == "throttlingException"
 
 
 def test_colon_and_percent_3a_are_one_cache_key(proxy: dict[str, Any], fake: FakeUpstream) -> None:

@@ -281,3 +281,19 @@ def test_abandoned_stream_is_not_cached(api: Api, fake: FakeUpstream) -> None:
         fake.release()
         response.read()
     assert fake.count("POST", CHAT) == 2
+
+
+def test_a_stream_that_fails_mid_way_is_not_cached(api: Api, fake: FakeUpstream) -> None:
+    chunks = [
+        b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n',
+        b'data: {"error":{"message":"The server had an error while processing your request.","type":"server_error"}}\n\n',
+    ]
+    fake.add("POST", CHAT, FakeResponse(200, [("content-type", "text/event-stream")], chunks=chunks))
+    proxy = api.running_proxy("openai", fake.url)
+    for _ in range(2):
+        stream = client(proxy).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        with pytest.raises(openai.APIError, match="server had an error"):
+            list(stream)
+    assert fake.count("POST", CHAT) == 2

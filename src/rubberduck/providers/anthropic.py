@@ -79,6 +79,9 @@ class AnthropicAdapter(ProviderAdapter):
     def usage(self, body: bytes, stream: bool) -> Usage | None:
         return anthropic_usage(body, stream)
 
+    def stream_failed(self, body: bytes) -> bool:
+        return b"event: error" in body
+
     def rate_limit_headers(self, quota: Quota) -> RawHeaders:
         """Anthropic reports resets as RFC 3339 timestamps."""
         now = datetime.now(UTC)

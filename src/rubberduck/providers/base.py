@@ -144,6 +144,10 @@ class ProviderAdapter:
     def usage(self, body: bytes, stream: bool) -> Usage | None:
         return None
 
+    def stream_failed(self, body: bytes) -> bool:
+        """Whether a 200 stream carries the provider's mid-stream error: such a stream is not cached."""
+        return False
+
     def rate_limit_headers(self, quota: Quota) -> RawHeaders:
         """The provider's remaining-quota headers for a simulated rate limit (none by default)."""
         return []

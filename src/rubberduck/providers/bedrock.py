@@ -200,6 +200,10 @@ class BedrockAdapter(ProviderAdapter):
     def usage(self, body: bytes, stream: bool) -> Usage | None:
         return bedrock_usage(body, stream)
 
+    def stream_failed(self, body: bytes) -> bool:
+        # Exception frames carry the header `:message-type` = `exception` (a string header, type 7).
+        return b":message-type\x07\x00\texception" in body
+
     def error(self, status: int, kind: str, message: str, retry_after: float | None = None) -> ErrorReply:
         code = _ERROR_CODES.get(kind) or (
             "ValidationException" if status < 500 else "InternalServerException"

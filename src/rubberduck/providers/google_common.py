@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import orjson
 
 from rubberduck.providers.base import ErrorReply, ProviderAdapter, RequestView, Route, Usage
-from rubberduck.providers.usage import google_usage
+from rubberduck.providers.usage import google_usage, sse_payloads
 
 # google.rpc.Code names by our error kind. The HTTP status stays the one we were asked for; this is
 # the `status` string the SDK exposes as `APIError.status`.
@@ -134,3 +134,6 @@ class GoogleAdapter(ProviderAdapter):
 
     def usage(self, body: bytes, stream: bool) -> Usage | None:
         return google_usage(body, stream)
+
+    def stream_failed(self, body: bytes) -> bool:
+        return any(isinstance(event, dict) and "error" in event for event in sse_payloads(body))

@@ -16,7 +16,7 @@ from rubberduck.providers.base import (
     json_reply,
     retry_after_headers,
 )
-from rubberduck.providers.usage import openai_usage
+from rubberduck.providers.usage import openai_usage, sse_payloads
 from rubberduck.types import RawHeaders
 
 # The `type` and `code` values OpenAI puts in its error bodies, by our error kind.
@@ -92,6 +92,15 @@ class OpenAIAdapter(ProviderAdapter):
 
     def usage(self, body: bytes, stream: bool) -> Usage | None:
         return openai_usage(body, stream)
+
+    def stream_failed(self, body: bytes) -> bool:
+        # The SDK raises APIError for a data event carrying "error"; the Responses API sends
+        # `response.failed` / `error` events.
+        return any(
+            isinstance(event, dict)
+            and (("error" in event and event.get("error")) or event.get("type") == "response.failed")
+            for event in sse_payloads(body)
+        )
 
 
 def duration(seconds: float) -> str:

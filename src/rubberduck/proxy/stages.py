@@ -8,6 +8,7 @@ from typing import Protocol
 from rubberduck.cache.entry import CachedResponse
 from rubberduck.cache.store import LayeredCache
 from rubberduck.providers.base import UpstreamSetupError
+from rubberduck.providers.usage import decode_body
 from rubberduck.proxy.exchange import Exchange, ProxyResponse
 from rubberduck.proxy.headers import cacheable_headers, client_response_headers, upstream_request_headers
 from rubberduck.proxy.runtime import ProxyRuntime
@@ -62,6 +63,8 @@ class CacheStage:
         ):
             return
         key = exchange.cache_key
+        if exchange.route.stream and _stream_failed(runtime, response.headers, exchange.captured):
+            return
         chunks = tuple(exchange.captured) if exchange.route.stream else (b"".join(exchange.captured),)
         entry = CachedResponse(
             response.status, cacheable_headers(response.headers), chunks, exchange.route.stream
@@ -69,6 +72,12 @@ class CacheStage:
         self.cache.remember(runtime.proxy_id, exchange.cache_key, entry)
         # Written after the client has its answer; the memory copy already serves repeats.
         exchange.after.append(lambda: self.cache.persist(runtime.proxy_id, key, entry))
+
+
+def _stream_failed(runtime: ProxyRuntime, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> bool:
+    """A 200 stream that ended in the provider's error event is a failure: never replay it."""
+    encoding = next((v.decode("latin-1") for n, v in headers if n == b"content-encoding"), None)
+    return runtime.adapter.stream_failed(decode_body(b"".join(chunks), encoding))
 
 
 def cache_controls(headers: dict[str, str]) -> tuple[bool, bool]:
