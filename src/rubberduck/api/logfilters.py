@@ -17,9 +17,12 @@ CACHE_STATUSES = ("hit", "miss", "bypass")
 
 
 def aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
+    """In UTC: SQLite compares the stored text, so an offset must be converted, not kept."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment
+    return moment.astimezone(UTC)
 
 
 @dataclass

@@ -49,6 +49,9 @@ class BatchLogWriter:
         self.failed_writes = 0
         self._task: asyncio.Task[None] | None = None
         self._pending: list[LogRow] = []
+        # flush() (called by the API) and the loop share _pending: two inserts of the same rows at once
+        # would fail on their ids, and fail a request that only wanted the newest rows counted.
+        self._write_lock = asyncio.Lock()
 
     def append(self, row: LogRow) -> None:
         if len(self.queue) + len(self._pending) >= self.queue_size:
@@ -97,14 +100,17 @@ class BatchLogWriter:
             backoff = self.flush_seconds
 
     async def _write_next(self) -> None:
-        batch = self._pending[: self.batch_size]
-        if self.enrich is not None:
-            for row in batch:
-                if "_body" in row:
-                    self.enrich(row)
-        await self.store.insert(batch)
-        del self._pending[: len(batch)]
-        self.written += len(batch)
+        async with self._write_lock:
+            batch = self._pending[: self.batch_size]
+            if not batch:  # the other writer took them while this one waited
+                return
+            if self.enrich is not None:
+                for row in batch:
+                    if "_body" in row:
+                        self.enrich(row)
+            await self.store.insert(batch)
+            del self._pending[: len(batch)]
+            self.written += len(batch)
         for listener in self.listeners:
             try:
                 listener(batch)

@@ -55,7 +55,9 @@ def _columns(row: LogRow) -> LogRow:
 def _sqlite_values(row: LogRow) -> tuple[Any, ...]:
     """The row as SQLAlchemy itself stores it in SQLite: naive UTC timestamps, UUIDs as text."""
     values = [row.get(name) for name in LOG_COLUMNS]
-    values[1] = row["created_at"].astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    # Always six fraction digits, as SQLAlchemy binds: on a whole second isoformat() would drop them,
+    # and the stored text would then sort before the cursor that points at it.
+    values[1] = row["created_at"].astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     user = row.get("user_id")
     values[3] = str(user) if user is not None else None
     return tuple(values)
