@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.aws import aws_env
-from tests.support import PASSWORD, Api, RubberduckProcess
+from tests.support import Api, RubberduckProcess, create_user_cli
 
 _emails = itertools.count()
+SUPERUSER_EMAIL = "root@example.com"
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +18,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RubberduckProce
     """One real Rubberduck server shared by the tests that do not restart it."""
     # Made-up AWS credentials (env + a named profile) for the Bedrock proxy to sign with.
     env = aws_env(tmp_path_factory.mktemp("aws"))
-    process = RubberduckProcess(tmp_path_factory.mktemp("rubberduck-shared"), env=env).start()
-    yield process
+    # Registration open, no e-mail verification (RubberduckProcess's test defaults). The superuser
+    # exists before anyone registers, or the first test user would become superuser.
+    process = RubberduckProcess(tmp_path_factory.mktemp("rubberduck-shared"), env=env)
+    create_user_cli(process.data_dir, SUPERUSER_EMAIL, superuser=True)
+    yield process.start()
     process.stop()
 
 
@@ -33,13 +35,7 @@ def api(server: RubberduckProcess) -> Api:
 @pytest.fixture(scope="session")
 def superuser_api(server: RubberduckProcess) -> Api:
     """A superuser made the documented way: `rubberduck user create --superuser` on the data dir."""
-    email = "root@example.com"
-    subprocess.run(
-        [sys.executable, "-m", "rubberduck", "user", "create", "--email", email, "--password", PASSWORD,
-         "--superuser", "--data-dir", str(server.data_dir)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return Api.login(server.url, email)
+    return Api.login(server.url, SUPERUSER_EMAIL)
 
 
 @pytest.fixture

@@ -14,6 +14,10 @@ import httpx
 
 PASSWORD = "correct-horse-battery"
 
+# The suite registers users freely on shared servers; tests of the product's own defaults (first account
+# only, verification required) start their process with `product_accounts=True`.
+RELAXED_ACCOUNTS_ENV = {"RUBBERDUCK_REGISTRATION": "open", "RUBBERDUCK_REQUIRE_VERIFICATION": "false"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -25,12 +29,16 @@ class RubberduckProcess:
     """`python -m rubberduck serve` on a free port with its own data dir; output goes to a file."""
 
     def __init__(
-        self, data_dir: Path, first_proxy_port: int | None = None, env: dict[str, str] | None = None
+        self,
+        data_dir: Path,
+        first_proxy_port: int | None = None,
+        env: dict[str, str] | None = None,
+        product_accounts: bool = False,
     ):
         self.data_dir = data_dir
         self.port = free_port()
         self.first_proxy_port = first_proxy_port or free_port()
-        self.extra_env = env or {}
+        self.extra_env = {**({} if product_accounts else RELAXED_ACCOUNTS_ENV), **(env or {})}
         self.log_path = data_dir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -89,6 +97,16 @@ class RubberduckProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def create_user_cli(data_dir: Path, email: str, superuser: bool = False) -> None:
+    """`rubberduck user create` on a data dir (the documented first-setup path): a verified user."""
+    flags = ["--superuser"] if superuser else []
+    subprocess.run(
+        [sys.executable, "-m", "rubberduck", "user", "create", "--email", email, "--password", PASSWORD,
+         *flags, "--data-dir", str(data_dir)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
 
 
 class Api:

@@ -8,23 +8,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from rubberduck import __version__
-from rubberduck.api.failure import IP_FILTER_KEY, apply_global_lists, failure_router
+from rubberduck.api.failure import failure_router
 from rubberduck.api.health import health_router
 from rubberduck.api.logs import logs_router
 from rubberduck.api.metrics import metrics_router
 from rubberduck.api.ports import PortAllocator
+from rubberduck.api.pricing import load_overrides, pricing_router
 from rubberduck.api.providers import providers_router
 from rubberduck.api.proxies import proxies_router
-from rubberduck.auth.schemas import UserCreate, UserRead, UserUpdate
-from rubberduck.auth.users import build_auth
+from rubberduck.api.static import install_web_ui
+from rubberduck.auth.setup import build_accounts, include_account_routes
 from rubberduck.cache.memory import MemoryLRU
 from rubberduck.cache.store import LayeredCache, SqlCacheStore
 from rubberduck.db.database import Database
 from rubberduck.db.migrate import upgrade_to_head
-from rubberduck.db.settings_store import load_setting
 from rubberduck.faults.stages import FaultStage, GlobalIPFilter, IpFilterStage, RateLimitStage
 from rubberduck.providers import build_registry
 from rubberduck.proxy.manager import ProxyManager
@@ -36,6 +36,7 @@ from rubberduck.telemetry.live import LogBroadcaster
 from rubberduck.telemetry.logsink import BatchLogWriter
 from rubberduck.telemetry.logstore import LogStore
 from rubberduck.telemetry.pricing import PricingTable
+from rubberduck.telemetry.retention import RetentionTask
 from rubberduck.telemetry.rollups import RollupAggregator
 
 logger = logging.getLogger("rubberduck")
@@ -96,14 +97,20 @@ def build_services(settings: Settings) -> Services:
 def create_app(settings: Settings) -> FastAPI:
     services = build_services(settings)
     secret = settings.resolved_secret()
-    auth = build_auth(services.database, secret, settings.jwt_lifetime_seconds)
+    accounts = build_accounts(
+        settings, secret, services.database, services.global_filter, services.manager, services.cache
+    )
+    auth = accounts.auth
+    retention = RetentionTask(services.database, lambda: accounts.policy.accounts.log_retention_days)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await upgrade_to_head(services.database)
-        apply_global_lists(services.global_filter, await load_setting(services.database, IP_FILTER_KEY))
+        await accounts.start()  # stored account settings and the global IP lists
+        await load_overrides(services.database, services.pricing)
         await services.log_writer.start()
         services.rollups.start()
+        retention.start()
         await services.manager.restore()
         # Start-up objects live as long as the process: keep the collector from rescanning them,
         # which otherwise shows up as latency spikes on the proxies.
@@ -113,24 +120,27 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await services.manager.shutdown()
+            await accounts.stop()
             await services.log_writer.stop()
             await services.rollups.stop()
+            await retention.stop()
             await services.upstream.aclose()
             await services.database.dispose()
 
     app = FastAPI(title="Rubberduck", version=__version__, lifespan=lifespan)
     app.state.services = services
-    users = auth.users
-    app.include_router(users.get_auth_router(auth.backend), prefix="/api/auth/jwt", tags=["auth"])
-    app.include_router(users.get_register_router(UserRead, UserCreate), prefix="/api/auth", tags=["auth"])
-    app.include_router(users.get_users_router(UserRead, UserUpdate), prefix="/api/users", tags=["users"])
+    include_account_routes(app, accounts)
     ports = PortAllocator(settings.proxy_host, settings.first_proxy_port, {settings.port})
     app.include_router(proxies_router(auth, services.manager, services.cache, ports))
     app.include_router(failure_router(auth, services.manager, services.database, services.global_filter))
-    app.include_router(providers_router(services.manager.providers))
+    app.include_router(
+        providers_router(services.manager.providers), dependencies=[Depends(auth.current_user)]
+    )
     app.include_router(health_router(services.database, services.manager, services.log_writer))
+    app.include_router(pricing_router(auth, services.database, services.pricing))
     app.include_router(logs_router(auth, services.database, services.log_writer, services.live))
     app.include_router(
         metrics_router(auth, services.manager, services.rollups, services.log_writer, settings.metrics_token)
     )
+    install_web_ui(app)  # the router's fallback: it never shadows an API route
     return app

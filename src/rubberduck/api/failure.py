@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rubberduck.api.ownership import owned_proxy
 from rubberduck.auth.users import Auth
 from rubberduck.db.database import Database
-from rubberduck.db.models import Proxy, User
+from rubberduck.db.models import User
 from rubberduck.db.settings_store import save_setting
 from rubberduck.faults.config import FailureConfig, IPLists
 from rubberduck.faults.stages import GlobalIPFilter
@@ -21,19 +22,13 @@ def failure_router(
 ) -> APIRouter:
     router = APIRouter(tags=["failure simulation"])
 
-    async def owned(proxy_id: int, user: User, session: AsyncSession) -> Proxy:
-        proxy = await session.get(Proxy, proxy_id)
-        if proxy is None or proxy.owner_id != user.id:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Proxy not found")
-        return proxy
-
     @router.get("/api/proxies/{proxy_id}/failure", response_model=FailureConfig)
     async def get_failure(
         proxy_id: int,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> FailureConfig:
-        proxy = await owned(proxy_id, user, session)
+        proxy = await owned_proxy(proxy_id, user, session)
         return FailureConfig.model_validate(proxy.failure or {})
 
     @router.put("/api/proxies/{proxy_id}/failure", response_model=FailureConfig)
@@ -44,7 +39,7 @@ def failure_router(
         session: AsyncSession = Depends(auth.get_session),
     ) -> FailureConfig:
         """Replace the whole failure config; it applies to the running proxy at once, dice re-seeded."""
-        proxy = await owned(proxy_id, user, session)
+        proxy = await owned_proxy(proxy_id, user, session)
         proxy.failure = config.model_dump(mode="json")
         await session.commit()
         await manager.reconfigure(proxy, reseed=True)
@@ -56,8 +51,7 @@ def failure_router(
 
     @router.put("/api/settings/ip-filter", response_model=IPLists)
     async def put_ip_filter(lists: IPLists, _user: User = Depends(auth.current_superuser)) -> IPLists:
-        await save_setting(database, IP_FILTER_KEY, lists.model_dump(mode="json"))
-        global_filter.replace(lists)
+        await store_global_lists(database, global_filter, lists)
         return lists
 
     return router
@@ -65,3 +59,9 @@ def failure_router(
 
 def apply_global_lists(global_filter: GlobalIPFilter, stored: dict[str, object] | None) -> None:
     global_filter.replace(IPLists.model_validate(stored or {}))
+
+
+async def store_global_lists(database: Database, global_filter: GlobalIPFilter, lists: IPLists) -> None:
+    """The one way the global lists change (this route and PUT /api/settings): stored, then applied."""
+    await save_setting(database, IP_FILTER_KEY, lists.model_dump(mode="json"))
+    global_filter.replace(lists)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rubberduck.api.ownership import owned_proxy
 from rubberduck.api.ports import PortAllocator
 from rubberduck.api.schemas import CacheCleared, ProxyCreate, ProxyRead, ProxyUpdate
 from rubberduck.auth.users import Auth
@@ -39,12 +40,6 @@ def validate_provider_fields(
 def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports: PortAllocator) -> APIRouter:
     router = APIRouter(prefix="/api/proxies", tags=["proxies"])
     providers = manager.providers
-
-    async def owned(proxy_id: int, user: User, session: AsyncSession) -> Proxy:
-        proxy = await session.get(Proxy, proxy_id)
-        if proxy is None or proxy.owner_id != user.id:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Proxy not found")
-        return proxy
 
     @router.get("", response_model=list[ProxyRead])
     async def list_proxies(
@@ -82,7 +77,7 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> Proxy:
-        return await owned(proxy_id, user, session)
+        return await owned_proxy(proxy_id, user, session)
 
     @router.patch("/{proxy_id}", response_model=ProxyRead)
     async def update_proxy(
@@ -91,7 +86,7 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> Proxy:
-        proxy = await owned(proxy_id, user, session)
+        proxy = await owned_proxy(proxy_id, user, session)
         changes = body.model_dump(exclude_unset=True)
         for required in ("name", "provider", "tags", "options"):
             if required in changes and changes[required] is None:
@@ -120,7 +115,7 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> Response:
-        proxy = await owned(proxy_id, user, session)
+        proxy = await owned_proxy(proxy_id, user, session)
         await manager.stop(proxy, force=True)
         await cache.clear(proxy.id)
         await session.delete(proxy)
@@ -133,7 +128,7 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> Proxy:
-        proxy = await owned(proxy_id, user, session)
+        proxy = await owned_proxy(proxy_id, user, session)
         await manager.start(proxy)
         return proxy
 
@@ -144,7 +139,7 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> Proxy:
-        proxy = await owned(proxy_id, user, session)
+        proxy = await owned_proxy(proxy_id, user, session)
         await manager.stop(proxy, force=force)
         return proxy
 
@@ -154,7 +149,7 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> CacheCleared:
-        proxy = await owned(proxy_id, user, session)
+        proxy = await owned_proxy(proxy_id, user, session)
         return CacheCleared(deleted=await cache.clear(proxy.id))
 
     return router

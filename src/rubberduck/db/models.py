@@ -7,7 +7,19 @@ from datetime import datetime
 
 from fastapi_users_db_sqlalchemy import SQLAlchemyBaseUserTableUUID
 from fastapi_users_db_sqlalchemy.generics import GUID, TIMESTAMPAware, now_utc
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -18,6 +30,8 @@ class Base(DeclarativeBase):
 class User(SQLAlchemyBaseUserTableUUID, Base):
     __tablename__ = "users"
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), default=now_utc)
+    # Carried in every access token; bumping it (password reset) ends all of the user's sessions at once.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Proxy(Base):
@@ -78,8 +92,28 @@ class RequestLog(Base):
     __tablename__ = "request_logs"
     __table_args__ = (
         # The log API's pages: one user's rows newest first, optionally one proxy's.
-        Index("ix_request_logs_user_time", "user_id", "created_at", "id"),
-        Index("ix_request_logs_proxy_time", "proxy_id", "created_at", "id"),
+        # The filter columns ride along so a filter that matches little is checked inside the index.
+        Index(
+            "ix_request_logs_user_time",
+            "user_id",
+            "created_at",
+            "id",
+            "status",
+            "cache_status",
+            "fault",
+            "model",
+            "proxy_id",
+        ),
+        Index(
+            "ix_request_logs_proxy_time",
+            "proxy_id",
+            "created_at",
+            "id",
+            "status",
+            "cache_status",
+            "fault",
+            "model",
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -121,7 +155,8 @@ class MetricsRollup(Base):
     resolution: Mapped[str] = mapped_column(String(4), primary_key=True)  # 1m | 15m | 1h
     bucket_start: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), primary_key=True)
     proxy_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[uuid.UUID | None] = mapped_column(GUID, nullable=True, index=True)
+    # In the key: a proxy id freed by a deletion and given to someone else must not mix their numbers.
+    user_id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, index=True)
     requests: Mapped[int] = mapped_column(Integer, default=0)
     cache_hits: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
@@ -132,3 +167,26 @@ class MetricsRollup(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     saved_usd: Mapped[float] = mapped_column(Float, default=0.0)
     latency_histogram: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
+class OAuthAccount(Base):
+    """A Google/GitHub identity linked to a user. The provider's tokens are not kept: login needs them once."""
+
+    __tablename__ = "oauth_accounts"
+    __table_args__ = (UniqueConstraint("oauth_name", "account_id", name="uq_oauth_accounts_identity"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    oauth_name: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[str] = mapped_column(String(320))
+    account_email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), default=now_utc)
+
+
+class RevokedToken(Base):
+    """Access tokens ended by logout, kept until they would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), index=True)

@@ -26,7 +26,6 @@ BUCKETS = len(LATENCY_BOUNDS) + 1
 
 @dataclass
 class Tally:
-    user_id: Any = None
     requests: int = 0
     cache_hits: int = 0
     errors: int = 0
@@ -39,7 +38,6 @@ class Tally:
     latency_histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
 
     def add_row(self, row: LogRow) -> None:
-        self.user_id = row.get("user_id")
         self.requests += 1
         self.cache_hits += row["cache_status"] == "hit"
         self.errors += row["status"] >= 400
@@ -90,7 +88,8 @@ class RollupAggregator:
     def __init__(self, database: Database, flush_seconds: float = 5.0) -> None:
         self.database = database
         self.flush_seconds = flush_seconds
-        self.pending: dict[tuple[str, int, int], Tally] = {}  # (resolution, bucket epoch, proxy)
+        # (resolution, bucket epoch, proxy, owner): ids of deleted proxies can be given out again.
+        self.pending: dict[tuple[str, int, int, Any], Tally] = {}
         self.lifetime: dict[int, Tally] = {}  # since start, for /metrics
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -98,9 +97,9 @@ class RollupAggregator:
     def __call__(self, rows: list[LogRow]) -> None:
         for row in rows:
             epoch = int(row["created_at"].timestamp())
-            proxy_id = row["proxy_id"]
+            proxy_id, user_id = row["proxy_id"], row["user_id"]
             for resolution, seconds in RESOLUTIONS.items():
-                key = (resolution, epoch - epoch % seconds, proxy_id)
+                key = (resolution, epoch - epoch % seconds, proxy_id, user_id)
                 tally = self.pending.get(key)
                 if tally is None:
                     tally = self.pending[key] = Tally()
@@ -141,20 +140,21 @@ class RollupAggregator:
                     self.pending.setdefault(key, Tally()).merge(tally)
                 raise
 
-    async def _merge_into_db(self, pending: dict[tuple[str, int, int], Tally]) -> None:
+    async def _merge_into_db(self, pending: dict[tuple[str, int, int, Any], Tally]) -> None:
         async with self.database.session() as session:
-            for (resolution, epoch, proxy_id), tally in pending.items():
+            for (resolution, epoch, proxy_id, user_id), tally in pending.items():
                 start = datetime.fromtimestamp(epoch, UTC)
-                row = await session.get(MetricsRollup, (resolution, start, proxy_id))
+                row = await session.get(MetricsRollup, (resolution, start, proxy_id, user_id))
                 if row is None:
-                    row = MetricsRollup(resolution=resolution, bucket_start=start, proxy_id=proxy_id)
+                    row = MetricsRollup(
+                        resolution=resolution, bucket_start=start, proxy_id=proxy_id, user_id=user_id
+                    )
                     session.add(row)
                     merged = tally
                 else:
                     merged = Tally()
                     merged.merge(row)
                     merged.merge(tally)
-                row.user_id = tally.user_id
                 for name in ("requests", "cache_hits", "errors", "faults", "input_tokens", "output_tokens",
                              "cached_tokens", "cost_usd", "saved_usd"):  # fmt: skip
                     setattr(row, name, getattr(merged, name))

@@ -26,7 +26,7 @@ def upgrade() -> None:
             "bucket_start", fastapi_users_db_sqlalchemy.generics.TIMESTAMPAware(timezone=True), nullable=False
         ),
         sa.Column("proxy_id", sa.Integer(), nullable=False),
-        sa.Column("user_id", fastapi_users_db_sqlalchemy.generics.GUID(), nullable=True),
+        sa.Column("user_id", fastapi_users_db_sqlalchemy.generics.GUID(), nullable=False),
         sa.Column("requests", sa.Integer(), nullable=False),
         sa.Column("cache_hits", sa.Integer(), nullable=False),
         sa.Column("errors", sa.Integer(), nullable=False),
@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("cost_usd", sa.Float(), nullable=False),
         sa.Column("saved_usd", sa.Float(), nullable=False),
         sa.Column("latency_histogram", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("resolution", "bucket_start", "proxy_id"),
+        sa.PrimaryKeyConstraint("resolution", "bucket_start", "proxy_id", "user_id"),
     )
     with op.batch_alter_table("metrics_rollups", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_metrics_rollups_user_id"), ["user_id"], unique=False)
@@ -45,8 +45,16 @@ def upgrade() -> None:
     with op.batch_alter_table("request_logs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_request_logs_proxy_id"))
         batch_op.drop_index(batch_op.f("ix_request_logs_user_id"))
-        batch_op.create_index("ix_request_logs_proxy_time", ["proxy_id", "created_at", "id"], unique=False)
-        batch_op.create_index("ix_request_logs_user_time", ["user_id", "created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_request_logs_proxy_time",
+            ["proxy_id", "created_at", "id", "status", "cache_status", "fault", "model"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_request_logs_user_time",
+            ["user_id", "created_at", "id", "status", "cache_status", "fault", "model", "proxy_id"],
+            unique=False,
+        )
 
     # ### end Alembic commands ###
 
