@@ -95,15 +95,16 @@ class RollupAggregator:
         self._task: asyncio.Task[None] | None = None
 
     def __call__(self, rows: list[LogRow]) -> None:
+        # Rows are tallied once, per minute; the coarser buckets are merged from those at flush time.
+        minute = RESOLUTIONS["1m"]
         for row in rows:
             epoch = int(row["created_at"].timestamp())
-            proxy_id, user_id = row["proxy_id"], row["user_id"]
-            for resolution, seconds in RESOLUTIONS.items():
-                key = (resolution, epoch - epoch % seconds, proxy_id, user_id)
-                tally = self.pending.get(key)
-                if tally is None:
-                    tally = self.pending[key] = Tally()
-                tally.add_row(row)
+            proxy_id = row["proxy_id"]
+            key = ("1m", epoch - epoch % minute, proxy_id, row["user_id"])
+            tally = self.pending.get(key)
+            if tally is None:
+                tally = self.pending[key] = Tally()
+            tally.add_row(row)
             lifetime = self.lifetime.get(proxy_id)
             if lifetime is None:
                 lifetime = self.lifetime[proxy_id] = Tally()
@@ -141,6 +142,14 @@ class RollupAggregator:
                 raise
 
     async def _merge_into_db(self, pending: dict[tuple[str, int, int, Any], Tally]) -> None:
+        coarser: dict[tuple[str, int, int, Any], Tally] = {}
+        for (_, epoch, proxy_id, user_id), tally in pending.items():
+            for resolution, seconds in RESOLUTIONS.items():
+                if resolution != "1m":
+                    coarser.setdefault(
+                        (resolution, epoch - epoch % seconds, proxy_id, user_id), Tally()
+                    ).merge(tally)
+        pending = {**pending, **coarser}
         async with self.database.session() as session:
             for (resolution, epoch, proxy_id, user_id), tally in pending.items():
                 start = datetime.fromtimestamp(epoch, UTC)
