@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     max_cached_response_bytes: int = 32 * 1024 * 1024
     graceful_stop_seconds: float = 30.0
     log_queue_size: int = 100_000
-    log_batch_size: int = 2000
+    log_batch_size: int = 500
     log_flush_seconds: float = 0.2
     metrics_flush_seconds: float = 5.0
     # Bearer token Prometheus sends to GET /metrics; empty keeps /metrics closed.

@@ -71,7 +71,8 @@ def test_cost_uses_cached_rates_and_unknown_models_cost_null() -> None:
 
 def test_user_overrides_win_for_that_user_only() -> None:
     table = PricingTable.load()
-    table.overrides["u1"] = {"gpt-4o": table.prices["gpt-4o-mini"]}
+    assert table.cost(Usage("gpt-4o", 1_000_000, 0, 0), "u1") == pytest.approx(2.5)
+    table.set_overrides("u1", {"gpt-4o": table.prices["gpt-4o-mini"]})
     assert table.cost(Usage("gpt-4o", 1_000_000, 0, 0), "u1") == pytest.approx(0.15)
     assert table.cost(Usage("gpt-4o", 1_000_000, 0, 0), "u2") == pytest.approx(2.5)
 

@@ -38,9 +38,10 @@ async def load_overrides(database: Database, table: PricingTable) -> None:
     async with database.session() as session:
         rows = (await session.scalars(select(AppSetting).where(AppSetting.key.startswith(PREFIX)))).all()
     for row in rows:
-        table.overrides[row.key.removeprefix(PREFIX)] = {
-            name: Price.parse(value) for name, value in dict(row.value).items() if isinstance(value, dict)
-        }
+        table.set_overrides(
+            row.key.removeprefix(PREFIX),
+            {name: Price.parse(value) for name, value in dict(row.value).items() if isinstance(value, dict)},
+        )
 
 
 def pricing_router(auth: Auth, database: Database, table: PricingTable) -> APIRouter:
@@ -65,7 +66,7 @@ def pricing_router(auth: Auth, database: Database, table: PricingTable) -> APIRo
         """Replace the caller's overrides: model name -> prices. An empty object removes them all."""
         stored: dict[str, Any] = {name: price.model_dump() for name, price in overrides.items()}
         await save_setting(database, PREFIX + str(user.id), stored)
-        table.overrides[str(user.id)] = {name: Price.parse(value) for name, value in stored.items()}
+        table.set_overrides(str(user.id), {name: Price.parse(value) for name, value in stored.items()})
         return view(user)
 
     return router

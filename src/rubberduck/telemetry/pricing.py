@@ -42,16 +42,30 @@ class PricingTable:
     def __init__(self, data: dict[str, Any]) -> None:
         self.as_of: str = data.get("as_of", "")
         self.prices = {name: Price.parse(value) for name, value in data["models"].items()}
-        # Per-user overrides, kept in memory and pushed in by the pricing API.
+        # Per-user overrides, kept in memory and pushed in by the pricing API (via set_overrides).
         self.overrides: dict[str, dict[str, Price]] = {}
+        # Model-name matching runs regexes: remember each (model, user) answer until prices change.
+        self._lookups: dict[tuple[str, str | None], Price | None] = {}
 
     @classmethod
     def load(cls, path: Path = PRICING_FILE) -> PricingTable:
         return cls(json.loads(path.read_text()))
 
+    def set_overrides(self, user_id: str, prices: dict[str, Price]) -> None:
+        self.overrides[user_id] = prices
+        self._lookups.clear()
+
     def lookup(self, model: str | None, user_id: str | None = None) -> Price | None:
         if not model:
             return None
+        key = (model, user_id)
+        if key not in self._lookups:
+            if len(self._lookups) > 10_000:
+                self._lookups.clear()
+            self._lookups[key] = self._find(model, user_id)
+        return self._lookups[key]
+
+    def _find(self, model: str, user_id: str | None) -> Price | None:
         tables = [self.overrides.get(user_id or "", {}), self.prices]
         for candidate in (model, model.lower(), normalise_model(model)):
             for table in tables:
