@@ -40,6 +40,9 @@ class IpFilterStage:
     def __init__(self, global_filter: GlobalIPFilter) -> None:
         self.global_filter = global_filter
 
+    def idle(self, runtime: ProxyRuntime) -> bool:
+        return self.global_filter.current.empty and runtime.faults.ip_filter.empty
+
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         ip = exchange.client_ip
         if self.global_filter.current.permits(ip) and runtime.faults.ip_filter.permits(ip):
@@ -50,6 +53,9 @@ class IpFilterStage:
 
 class RateLimitStage:
     """Requests and tokens per minute, answered like the provider does, with its quota headers."""
+
+    def idle(self, runtime: ProxyRuntime) -> bool:
+        return runtime.faults.limiter is None
 
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         limiter = runtime.faults.limiter
@@ -80,6 +86,9 @@ class RateLimitStage:
 
 class FaultStage:
     """Timeouts, injected errors, latency and stream faults: one roll of the dice per request."""
+
+    def idle(self, runtime: ProxyRuntime) -> bool:
+        return not runtime.faults.active
 
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         state = runtime.faults

@@ -87,17 +87,10 @@ class ProxyApp:
     async def _run(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         runtime = self.runtime
         exchange.receive = receive
-
-        def complete() -> None:
-            exchange.body_complete = True
-            for callback in exchange.on_complete:
-                try:
-                    callback()
-                except Exception:
-                    logger.exception("a stage failed to complete a request")
-
         try:
             for stage in self.stages:
+                if stage.idle(runtime):  # cheaper than awaiting a stage that has nothing to do
+                    continue
                 await stage.before(exchange, runtime)
                 if exchange.response is not None:
                     break
@@ -105,7 +98,7 @@ class ProxyApp:
             if response is None:  # no stage answered: a pipeline without a forward stage
                 reply = runtime.adapter.error(502, "bad_gateway", "Rubberduck: no stage answered")
                 response = exchange.response = ProxyResponse(reply.status, reply.headers, body=reply.body)
-            await send_response(exchange, response, send, runtime.max_cached_response_bytes, complete)
+            await send_response(exchange, response, send, runtime.max_cached_response_bytes)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if not exchange.client_gone or task is None:
@@ -117,7 +110,7 @@ class ProxyApp:
             if exchange.first_byte is None:
                 reply = runtime.adapter.error(500, "server_error", "Rubberduck hit an internal error.")
                 exchange.response = ProxyResponse(reply.status, reply.headers, body=reply.body)
-                await send_response(exchange, exchange.response, send, 0, complete)
+                await send_response(exchange, exchange.response, send, 0)
         finally:
             exchange.stop_watching()
             exchange.finished = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ class ProxyResponse:
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
     chunks: tuple[bytes, ...] | None = None
+
+
+logger = logging.getLogger("rubberduck.proxy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,15 @@ class Exchange:
     after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     receive: Any = None  # the ASGI receive callable, for disconnect watching
     watcher: asyncio.Task[None] | None = None
+
+    def mark_complete(self) -> None:
+        """The whole body went out, the client is not yet told: run the stages' on_complete hooks."""
+        self.body_complete = True
+        for callback in self.on_complete:
+            try:
+                callback()
+            except Exception:
+                logger.exception("a stage failed to complete a request")
 
     def watch_disconnect(self) -> None:
         """Before a wait that may be long (upstream, a held fault): notice if the client hangs up.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from rubberduck.proxy.exchange import Exchange, ProxyResponse, StreamFault
@@ -24,12 +24,11 @@ async def send_response(
     response: ProxyResponse,
     send: Send,
     capture_limit: int,
-    on_complete: Callable[[], None],
 ) -> None:
     """Send a local answer (body or cached chunks) or forward an upstream stream chunk by chunk.
 
-    `on_complete` runs once the whole body went out but before the final message, so whatever it
-    makes visible (a cache entry) is there before the client can ask again.
+    `exchange.mark_complete()` runs once the whole body went out but before the final message, so
+    whatever it makes visible (a cache entry) is there before the client can ask again.
     """
     headers = response.headers
     if exchange.extra_headers:  # simulated quota headers replace the recorded ones of the same name
@@ -46,15 +45,15 @@ async def send_response(
         if fault is None:  # the cache-hit fast path
             for chunk in chunks[:-1]:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            on_complete()
+            exchange.mark_complete()
             await send(
                 {"type": "http.response.body", "body": chunks[-1] if chunks else b"", "more_body": False}
             )
             return
-        await _pump(exchange, _replay(chunks), send, capture_limit, fault, on_complete)
+        await _pump(exchange, _replay(chunks), send, capture_limit, fault)
         return
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await _pump(exchange, response.stream, send, capture_limit, fault, on_complete)
+    await _pump(exchange, response.stream, send, capture_limit, fault)
 
 
 async def _replay(chunks: tuple[bytes, ...]) -> AsyncIterator[bytes]:
@@ -68,7 +67,6 @@ async def _pump(
     send: Send,
     capture_limit: int,
     fault: StreamFault | None,
-    on_complete: Callable[[], None],
 ) -> None:
     capture = True  # the cache stores it, the log writer reads its usage
     sent = 0
@@ -96,7 +94,7 @@ async def _pump(
         close = getattr(source, "aclose", None)
         if close is not None:
             await close()
-    on_complete()
+    exchange.mark_complete()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

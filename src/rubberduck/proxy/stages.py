@@ -23,6 +23,10 @@ class Stage(Protocol):
     nothing, so they pay for no extra awaits.
     """
 
+    def idle(self, runtime: ProxyRuntime) -> bool:
+        """True when `before` would do nothing for any request under this runtime (then it is skipped)."""
+        ...
+
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None: ...
 
 
@@ -31,6 +35,9 @@ class CacheStage:
 
     def __init__(self, cache: LayeredCache) -> None:
         self.cache = cache
+
+    def idle(self, runtime: ProxyRuntime) -> bool:
+        return False
 
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         key = exchange.cache_key
@@ -98,6 +105,9 @@ class ForwardStage:
 
     def __init__(self, client: UpstreamClient) -> None:
         self.client = client
+
+    def idle(self, runtime: ProxyRuntime) -> bool:
+        return False
 
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         adapter = runtime.adapter
