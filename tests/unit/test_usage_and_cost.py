@@ -95,3 +95,25 @@ def test_cache_hits_cost_nothing_and_record_what_they_saved() -> None:
     assert rows[0]["cost_usd"] == pytest.approx(0.0125) and rows[0]["saved_usd"] == 0.0
     assert rows[1]["cost_usd"] == 0.0 and rows[1]["saved_usd"] == pytest.approx(0.0125)
     assert rows[1]["input_tokens"] == 1000 and "_body" not in rows[1]
+
+
+def test_a_price_change_reaches_later_cache_hits() -> None:
+    table = PricingTable.load()
+    enrich = UsageEnricher(table)
+    body = b'{"model":"gpt-4o","usage":{"prompt_tokens":1000000,"completion_tokens":0}}'
+
+    def hit() -> object:
+        row = {
+            "status": 200,
+            "cache_status": "hit",
+            "cache_key": "k",
+            "model": "gpt-4o",
+            "user_id": "u1",
+            "_body": ResponseBody(ADAPTERS["openai"], (body,), False, None),
+        }
+        enrich(row)
+        return row["saved_usd"]
+
+    assert hit() == pytest.approx(2.5) and hit() == pytest.approx(2.5)  # the second from the memo
+    table.set_overrides("u1", {"gpt-4o": table.prices["gpt-4o-mini"]})
+    assert hit() == pytest.approx(0.15)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from rubberduck.providers.base import ProviderAdapter, Usage
 from rubberduck.providers.usage import decode_body
@@ -11,6 +12,7 @@ from rubberduck.telemetry.logstore import LogRow
 from rubberduck.telemetry.pricing import PricingTable
 
 USAGE_MEMO_SIZE = 10_000
+_ENRICHED = ("input_tokens", "output_tokens", "cached_tokens", "model", "cost_usd", "saved_usd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +30,33 @@ class UsageEnricher:
         self.pricing = pricing
         # A cache hit replays the same bytes: parse them once per cache key, not once per hit.
         self._memo: OrderedDict[str, Usage | None] = OrderedDict()
+        # And price them once per (cache key, owner, model): hits repeat all three.
+        self._hit_values: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def __call__(self, row: LogRow) -> None:
         body: ResponseBody | None = row.pop("_body", None)
-        usage = self._usage(row, body) if body is not None and 200 <= row["status"] < 300 else None
+        if body is None or not 200 <= row["status"] < 300:
+            return
+        hit_key = None
+        if row["cache_status"] == "hit":
+            hit_key = (
+                row.get("cache_key"),
+                row.get("user_id"),
+                row.get("model"),
+                self.pricing.version,
+            )
+            known = self._hit_values.get(hit_key)
+            if known is not None:
+                row.update(known)
+                return
+        self._enrich(row, body)
+        if hit_key is not None:
+            if len(self._hit_values) > USAGE_MEMO_SIZE:
+                self._hit_values.clear()
+            self._hit_values[hit_key] = {name: row.get(name) for name in _ENRICHED}
+
+    def _enrich(self, row: LogRow, body: ResponseBody) -> None:
+        usage = self._usage(row, body)
         if usage is None:
             return
         row["input_tokens"] = usage.input_tokens

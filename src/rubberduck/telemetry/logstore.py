@@ -52,6 +52,9 @@ def _columns(row: LogRow) -> LogRow:
     return {name: row.get(name) for name in LOG_COLUMNS}
 
 
+_USER_TEXT: dict[Any, str | None] = {None: None}  # few owners, many rows: format each UUID once
+
+
 def _sqlite_values(row: LogRow) -> tuple[Any, ...]:
     """The row as SQLAlchemy itself stores it in SQLite: naive UTC timestamps, UUIDs as text."""
     values = [row.get(name) for name in LOG_COLUMNS]
@@ -59,5 +62,8 @@ def _sqlite_values(row: LogRow) -> tuple[Any, ...]:
     # and the stored text would then sort before the cursor that points at it.
     values[1] = row["created_at"].astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     user = row.get("user_id")
-    values[3] = str(user) if user is not None else None
+    text = _USER_TEXT.get(user)
+    if text is None and user is not None:
+        text = _USER_TEXT[user] = str(user)
+    values[3] = text
     return tuple(values)

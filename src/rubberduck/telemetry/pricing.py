@@ -46,6 +46,7 @@ class PricingTable:
         self.overrides: dict[str, dict[str, Price]] = {}
         # Model-name matching runs regexes: remember each (model, user) answer until prices change.
         self._lookups: dict[tuple[str, str | None], Price | None] = {}
+        self.version = 0  # bumped whenever prices change, so memoised costs know they are stale
 
     @classmethod
     def load(cls, path: Path = PRICING_FILE) -> PricingTable:
@@ -54,6 +55,7 @@ class PricingTable:
     def set_overrides(self, user_id: str, prices: dict[str, Price]) -> None:
         self.overrides[user_id] = prices
         self._lookups.clear()
+        self.version += 1
 
     def lookup(self, model: str | None, user_id: str | None = None) -> Price | None:
         if not model:
