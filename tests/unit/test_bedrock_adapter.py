@@ -19,13 +19,8 @@ ARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.cla
 SIGNED_US_WEST_2 = "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-west-2/bedrock/aws4_request, Sig=x"
 
 
-def view(
-    path: str, headers: dict[str, str] | None = None, options: dict[str, Any] | None = None
-) -> RequestView:
-    request = RequestView("POST", path, "", headers or {}, b"{}", {})
-    if options is not None:
-        request.extra["options"] = options
-    return request
+def view(path: str, headers: dict[str, str] | None = None) -> RequestView:
+    return RequestView("POST", path, "", headers or {}, b"{}", {})
 
 
 @pytest.mark.parametrize(
@@ -181,8 +176,13 @@ def adapter_with(credentials: StubCredentials) -> BedrockAdapter:
     return BedrockAdapter(credentials)  # type: ignore[arg-type]
 
 
-def upstream_url(adapter: BedrockAdapter, request: RequestView, upstream: str | None = None) -> str:
-    return adapter.prepare_upstream(request, adapter.route(request), upstream, []).url
+def upstream_url(
+    adapter: BedrockAdapter,
+    request: RequestView,
+    upstream: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> str:
+    return adapter.prepare_upstream(request, adapter.route(request), upstream, [], options or {}).url
 
 
 def test_default_upstream_follows_the_region(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,10 +195,10 @@ def test_default_upstream_follows_the_region(monkeypatch: pytest.MonkeyPatch) ->
         "https://bedrock-runtime.{}.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke"
     )
     # The option wins, then the client's signature, then the environment, then the profile's config.
-    assert upstream_url(adapter, view(path, signed, {"aws_region": "eu-west-1"})) == expected.format(
+    assert upstream_url(adapter, view(path, signed), options={"aws_region": "eu-west-1"}) == expected.format(
         "eu-west-1"
     )
-    assert upstream_url(adapter, view(path, signed, {})) == expected.format("us-west-2")
+    assert upstream_url(adapter, view(path, signed), options={}) == expected.format("us-west-2")
     assert upstream_url(adapter, view(path)) == expected.format("ap-south-1")
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     assert upstream_url(adapter, view(path)) == expected.format("sa-east-1")
@@ -214,7 +214,7 @@ def test_profile_option_and_setup_errors(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     stub = StubCredentials()
     with pytest.raises(UpstreamSetupError) as raised:
-        upstream_url(adapter_with(stub), view(f"/model/{HAIKU}/invoke", options={"aws_profile": "team"}))
+        upstream_url(adapter_with(stub), view(f"/model/{HAIKU}/invoke"), options={"aws_profile": "team"})
     assert (raised.value.status, raised.value.kind) == (400, "invalid_request")
     assert "aws_region" in raised.value.message
     assert stub.profiles == ["team"]

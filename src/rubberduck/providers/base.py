@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from rubberduck.faults.ratelimit import Quota
@@ -51,7 +53,6 @@ class RequestView:
     headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
     body: bytes
     json: Any = None  # the parsed body when it is JSON, else None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class UpstreamSetupError(Exception):
@@ -131,8 +132,14 @@ class ProviderAdapter:
         return base.rstrip("/")
 
     def prepare_upstream(
-        self, request: RequestView, route: Route, upstream_url: str | None, headers: RawHeaders
+        self,
+        request: RequestView,
+        route: Route,
+        upstream_url: str | None,
+        headers: RawHeaders,
+        options: Mapping[str, Any] = MappingProxyType({}),
     ) -> UpstreamRequest:
+        """Where and what to send; `options` are the proxy's own (e.g. an AWS profile and region)."""
         url = self.upstream_base(upstream_url, request) + route.path
         if request.query:
             url += "?" + request.query

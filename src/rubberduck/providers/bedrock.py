@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
@@ -161,9 +163,10 @@ class BedrockAdapter(ProviderAdapter):
         operation, stream = _MODEL_ACTIONS[action]
         return Route(path=model_route_path(model, action), operation=operation, model=model, stream=stream)
 
-    def region(self, request: RequestView, profile_region: str | None = None) -> str:
+    def region(
+        self, request: RequestView, options: Mapping[str, Any], profile_region: str | None = None
+    ) -> str:
         """The proxy's aws_region, else the region the client signed for, else the server's."""
-        options = request.extra.get("options") or {}
         region = (
             options.get("aws_region")
             or client_region(request.headers.get("authorization"))
@@ -180,18 +183,22 @@ class BedrockAdapter(ProviderAdapter):
         return str(region)
 
     def upstream_base(self, upstream_url: str | None, request: RequestView) -> str:
-        return _base(upstream_url, self.region(request))
+        return _base(upstream_url, self.region(request, {}))
 
     def prepare_upstream(
-        self, request: RequestView, route: Route, upstream_url: str | None, headers: RawHeaders
+        self,
+        request: RequestView,
+        route: Route,
+        upstream_url: str | None,
+        headers: RawHeaders,
+        options: Mapping[str, Any] = MappingProxyType({}),
     ) -> UpstreamRequest:
-        options = request.extra.get("options") or {}
         profile = options.get("aws_profile")
         try:
             credentials, profile_region = self.credentials.get(profile)
         except CredentialsUnavailable as exc:
             raise UpstreamSetupError(403, "authentication", str(exc)) from None
-        region = self.region(request, profile_region)
+        region = self.region(request, options, profile_region)
         url = _base(upstream_url, region) + route.path + ("?" + request.query if request.query else "")
         # Signed last, over the very URL and body bytes that go out.
         signed = sign(request.method, url, headers, request.body, credentials, region)

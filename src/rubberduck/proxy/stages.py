@@ -112,11 +112,9 @@ class ForwardStage:
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         adapter = runtime.adapter
         headers = upstream_request_headers(exchange.raw_headers)
-        # The proxy's options (e.g. Bedrock's aws_profile / aws_region) for adapters that sign or route.
-        exchange.request.extra["options"] = runtime.options
         try:
             upstream = adapter.prepare_upstream(
-                exchange.request, exchange.route, runtime.upstream_url, headers
+                exchange.request, exchange.route, runtime.upstream_url, headers, runtime.options
             )
         except UpstreamSetupError as exc:
             reply = adapter.error(exc.status, exc.kind, exc.message)
