@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import func, insert, select
 
 from rubberduck.db.database import Database
@@ -17,8 +18,13 @@ LOG_COLUMNS = (
     "stream", "status", "latency_ms", "upstream_ms", "ttfb_ms", "cache_status", "cache_key", "fault",
     "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "saved_usd", "error",
 )  # fmt: skip
+# The whole batch is one JSON parameter that SQLite unpacks itself: one statement step, during which
+# the driver releases the GIL. Row-by-row executemany takes the GIL back for every row, and each
+# time waits for the event loop to let go of it: the writer then falls behind a busy proxy.
 SQLITE_INSERT = (
-    f"INSERT INTO request_logs ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
+    f"INSERT INTO request_logs ({', '.join(LOG_COLUMNS)}) SELECT "
+    + ", ".join(f"json_extract(value, '$[{index}]')" for index in range(len(LOG_COLUMNS)))
+    + " FROM json_each(?)"
 )
 
 
@@ -41,9 +47,10 @@ class LogStore:
                 row["created_at"] = datetime.fromtimestamp(row["created_at"], UTC)
         async with self.database.engine.begin() as connection:
             if self.database.is_sqlite:
-                # Plain tuples straight to the driver: SQLAlchemy's per-row type processing would
-                # otherwise run on the event loop and stall the proxies for milliseconds per batch.
-                await connection.exec_driver_sql(SQLITE_INSERT, [_sqlite_values(row) for row in rows])
+                # Straight to the driver: SQLAlchemy's per-row type processing would otherwise run
+                # on the event loop and stall the proxies for milliseconds per batch.
+                batch = orjson.dumps([_sqlite_values(row) for row in rows])
+                await connection.exec_driver_sql(SQLITE_INSERT, (batch.decode(),))
             else:
                 await connection.execute(insert(RequestLog.__table__), [_columns(row) for row in rows])  # type: ignore[arg-type]
 

@@ -1,0 +1,76 @@
+"""LogStore writes a whole batch in one statement: every column must read back as SQLAlchemy wrote it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from rubberduck.db.database import Database
+from rubberduck.db.migrate import upgrade_to_head
+from rubberduck.db.models import RequestLog
+from rubberduck.telemetry.logstore import LogStore
+
+OWNER = uuid.UUID("6f1c1d0e-4b7a-4c4e-9a53-2f4d1c3b2a10")
+FULL_ROW = {
+    "created_at": datetime(2026, 11, 29, 18, 30, 0, tzinfo=UTC).timestamp(),  # a whole second
+    "proxy_id": 7,
+    "user_id": OWNER,
+    "client_ip": "2001:db8::1",
+    "method": "POST",
+    "path": "/v1/chat/completions",
+    "operation": "chat.completions",
+    "model": "gpt-4o-mini — ünïcode",
+    "stream": True,
+    "status": 200,
+    "latency_ms": 12.5,
+    "upstream_ms": 10.25,
+    "ttfb_ms": 3.0,
+    "cache_status": "miss",
+    "cache_key": "ab" * 32,
+    "fault": "latency",
+    "input_tokens": 1_000_000_007,
+    "output_tokens": 0,
+    "cached_tokens": 5,
+    "cost_usd": 0.000123,
+    "saved_usd": 0.0,
+    "error": 'quote " and comma , and newline \n',
+}
+SPARSE_ROW = {
+    "created_at": datetime(2026, 11, 29, 18, 30, 0, 250_000, tzinfo=UTC).timestamp(),
+    "proxy_id": 7,
+    "user_id": None,
+    "method": "GET",
+    "path": "/v1/models",
+    "stream": False,
+    "status": 499,
+    "latency_ms": 0.0,
+    "cache_status": "bypass",
+}
+
+
+def test_a_batch_reads_back_column_for_column(tmp_path: Path) -> None:
+    async def scenario() -> list[RequestLog]:
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'logs.db'}")
+        await upgrade_to_head(database)
+        store = LogStore(database)
+        await store.prepare()
+        await store.insert([dict(FULL_ROW), dict(SPARSE_ROW)])
+        async with database.session() as session:
+            rows = list((await session.scalars(select(RequestLog).order_by(RequestLog.id))).all())
+        await database.dispose()
+        return rows
+
+    full, sparse = asyncio.run(scenario())
+    assert (full.id, sparse.id) == (1, 2)
+    assert full.created_at == datetime(2026, 11, 29, 18, 30, 0, tzinfo=UTC)
+    assert sparse.created_at == datetime(2026, 11, 29, 18, 30, 0, 250_000, tzinfo=UTC)
+    for name, value in FULL_ROW.items():
+        if name != "created_at":
+            assert getattr(full, name) == value, name
+    assert full.stream is True and sparse.stream is False
+    assert sparse.user_id is None and sparse.model is None and sparse.cost_usd is None
+    assert sparse.status == 499 and sparse.cache_status == "bypass"
