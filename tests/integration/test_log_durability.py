@@ -27,7 +27,7 @@ from rubberduck.db.database import Database
 from rubberduck.db.migrate import upgrade_to_head
 from rubberduck.db.models import RequestLog
 from rubberduck.telemetry.logsink import BatchLogWriter
-from rubberduck.telemetry.logstore import LogRow, LogStore
+from rubberduck.telemetry.logstore import LogRow, LogStore, row_time
 from tests.fakes.cassette import recordings
 from tests.fakes.upstream import FakeUpstream
 from tests.support import Api, RubberduckProcess, proxy_url
@@ -324,9 +324,7 @@ async def test_a_row_stamped_on_a_whole_second_is_found_by_its_own_cursor(tmp_pa
         row = log_row(0) | {"created_at": 1_700_000_000.0}  # .000000: isoformat() would drop the fraction
         await LogStore(database).insert([row])
         async with database.session() as session:
-            same = await session.scalar(
-                select(func.count()).where(RequestLog.created_at == row["created_at"])
-            )
+            same = await session.scalar(select(func.count()).where(RequestLog.created_at == row_time(row)))
         assert same == 1
     finally:
         await database.dispose()

@@ -11,7 +11,7 @@ from fastapi import HTTPException, Query, status
 from sqlalchemy import ColumnElement, and_
 
 from rubberduck.db.models import RequestLog
-from rubberduck.telemetry.logstore import LogRow
+from rubberduck.telemetry.logstore import LogRow, row_time
 
 CACHE_STATUSES = ("hit", "miss", "bypass")
 
@@ -78,7 +78,6 @@ class LogFilters:
     def matches(self, row: LogRow, user_id: uuid.UUID) -> bool:
         """The same test in Python, for rows streamed live before anyone queries them."""
         span = self.status_range()
-        created: datetime = row["created_at"]
         return (
             row.get("user_id") == user_id
             and (self.proxy_id is None or row["proxy_id"] == self.proxy_id)
@@ -86,8 +85,8 @@ class LogFilters:
             and (self.cache_status is None or row["cache_status"] == self.cache_status)
             and (self.fault is None or row.get("fault") == (None if self.fault == "none" else self.fault))
             and (self.model is None or row.get("model") == self.model)
-            and (self.since is None or created >= self.since)
-            and (self.until is None or created < self.until)
+            and (self.since is None or row_time(row) >= self.since)
+            and (self.until is None or row_time(row) < self.until)
         )
 
 
@@ -104,10 +103,13 @@ def log_filters(
 
 
 def row_to_json(row: RequestLog | LogRow) -> dict[str, Any]:
-    values: dict[str, Any] = (
-        row if isinstance(row, dict) else {n: getattr(row, n) for n in ("id", "created_at", *LOG_FIELDS)}
-    )
-    created = aware(values.get("created_at"))
+    created: datetime | None
+    if isinstance(row, dict):
+        values, created = row, row_time(row)
+    else:
+        values = {name: getattr(row, name) for name in LOG_FIELDS}
+        values["id"] = row.id
+        created = aware(row.created_at)
     return {
         "id": values.get("id"),
         "created_at": created.isoformat() if created else None,

@@ -98,7 +98,7 @@ class RollupAggregator:
         # Rows are tallied once, per minute; the coarser buckets are merged from those at flush time.
         minute = RESOLUTIONS["1m"]
         for row in rows:
-            epoch = int(row["created_at"].timestamp())
+            epoch = int(row["created_at"])
             proxy_id = row["proxy_id"]
             key = ("1m", epoch - epoch % minute, proxy_id, row["user_id"])
             tally = self.pending.get(key)
