@@ -10,14 +10,14 @@ from typing import Any
 import orjson
 
 from rubberduck.cache.key import cache_key
-from rubberduck.providers.base import RequestView
+from rubberduck.providers.base import RequestView, kind_for_status
 from rubberduck.proxy.exchange import Exchange, ProxyResponse
 from rubberduck.proxy.headers import header_dict
 from rubberduck.proxy.respond import log_row, send_response, send_simple
 from rubberduck.proxy.runtime import ProxyRuntime
 from rubberduck.proxy.stages import Stage
 from rubberduck.telemetry.logsink import LogSink
-from rubberduck.types import Receive, Scope, Send
+from rubberduck.types import RawHeaders, Receive, Scope, Send
 
 logger = logging.getLogger("rubberduck.proxy")
 
@@ -46,6 +46,11 @@ class ProxyApp:
                 await self._run(exchange, receive, send)
         finally:
             self.in_flight -= 1
+
+    def error_reply(self, status: int, message: str) -> tuple[int, RawHeaders, bytes]:
+        """An error in the provider's format, for the HTTP server's own answers (malformed HTTP)."""
+        reply = self.runtime.adapter.error(status, kind_for_status(status), message)
+        return reply.status, reply.headers, reply.body
 
     async def _accept(self, scope: Scope, receive: Receive, send: Send) -> Exchange | None:
         """Read and understand the request; answer malformed ones at once in the provider's format."""

@@ -1,33 +1,15 @@
-"""One proxy instance = one uvicorn server on its own socket, inside the process's event loop."""
+"""One proxy instance = one HTTP server on its own socket, inside the process's event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
-from collections.abc import Generator
-
-import uvicorn
 
 from rubberduck.proxy.asgi import ProxyApp
+from rubberduck.proxy.http11 import HttpConnection, ServerState
 
-
-class _DeliberateCutFilter(logging.Filter):
-    """A simulated stream cut ends the response early on purpose; uvicorn would log it as an error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "ASGI callable returned without completing response."
-
-
-logging.getLogger("uvicorn.error").addFilter(_DeliberateCutFilter())
-
-
-class _EmbeddedServer(uvicorn.Server):
-    # The control plane owns the process's signals; an embedded proxy must not take them over.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+KEEP_ALIVE_SECONDS = 30.0
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -51,54 +33,55 @@ class ProxyServer:
         self.host = host
         self.port = port
         self.graceful_seconds = graceful_seconds
-        self._server: _EmbeddedServer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.state = ServerState(app, app.error_reply, KEEP_ALIVE_SECONDS)
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         sock = bind_socket(self.host, self.port)
-        config = uvicorn.Config(
-            self.app,
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=int(self.graceful_seconds),
-            timeout_keep_alive=30,
-            # The client IP is the socket's: X-Forwarded-For must not fool the IP filters.
-            proxy_headers=False,
-            # Only the upstream's own Server header goes back, as the provider sent it.
-            server_header=False,
-        )
-        self._server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=f"proxy:{self.port}")
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()  # re-raises the start-up failure
-                raise OSError(f"proxy on port {self.port} stopped while starting")
-            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(lambda: HttpConnection(self.state), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        self._sweeper = asyncio.create_task(self._close_idle_connections(), name=f"proxy:{self.port}:idle")
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._server is not None and self._server.is_serving()
 
     async def stop(self, force: bool = False) -> None:
         """Graceful: stop accepting, let in-flight requests finish (bounded). Force: drop them now."""
-        server, task = self._server, self._task
-        if server is None or task is None:
+        server, self._server = self._server, None
+        if server is None:
             return
-        server.should_exit = True
-        if force:
-            server.force_exit = True
-            for connection in list(server.server_state.connections):
-                transport = getattr(connection, "transport", None)
-                if transport is not None:
-                    transport.abort()
-            for pending in list(server.server_state.tasks):
-                pending.cancel()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=self.graceful_seconds + 5)
-        except TimeoutError:
+        server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        state = self.state
+        if not force:
+            for connection in list(state.connections):
+                connection.shutdown()
+            if state.tasks:  # each connection closes itself once its response is out
+                await asyncio.wait(list(state.tasks), timeout=self.graceful_seconds)
+        for connection in list(state.connections):
+            connection.transport.abort()
+        tasks = list(state.tasks)
+        for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._server = None
-        self._task = None
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), timeout=5)
+
+    async def _close_idle_connections(self) -> None:
+        """Keep-alive connections idle longer than the limit are closed: one timer per server."""
+        loop = asyncio.get_running_loop()
+        limit = self.state.keep_alive_seconds
+        while True:
+            await asyncio.sleep(min(limit / 4, 5.0))
+            now = loop.time()
+            for connection in list(self.state.connections):
+                if connection.idle_for(now) > limit:
+                    connection.transport.close()
