@@ -1,7 +1,9 @@
 """Cache-hit throughput and latency of a proxy next to a bare ASGI app returning the same bytes.
 
-Both run under uvicorn on this machine in the same run; wrk drives each with the same request at the
-same concurrency. Prints requests/second, p50/p99 latency and the proxy/bare ratio. Numbers, not a test.
+The bare app runs twice: under uvicorn (the usual ASGI server) and under the proxy ports' own HTTP
+server (rubberduck.proxy.http11), so the proxy's work can be read against either. All on this machine
+in the same run; wrk drives each with the same request at the same concurrency. Prints
+requests/second, p50/p99 latency and the proxy/bare ratios. Numbers, not a test.
 
     .venv/bin/python bench/cache_hit.py [--duration 10] [--connections 32]
 """
@@ -87,7 +89,7 @@ def main() -> int:
         'wrk.headers["Content-Type"] = "application/json"\n'
         'wrk.headers["Authorization"] = "Bearer sk-bench"\n'
     )
-    bare_port, server_port = free_port(), free_port()
+    bare_port, same_server_port, server_port = free_port(), free_port(), free_port()
     python = sys.executable
     bare = subprocess.Popen(
         [
@@ -103,6 +105,8 @@ def main() -> int:
         ],
         cwd=ROOT,
     )
+    # The same bytes from the proxy ports' own HTTP server: what the proxy's work costs on its server.
+    same_server = subprocess.Popen([python, "-m", "bench.bare_http11", str(same_server_port)], cwd=ROOT)
     subprocess.run(
         [python, "-m", "rubberduck", "user", "create", "--email", "bench@example.com", "--password",
          "bench-password", "--data-dir", str(workdir / "data")],
@@ -125,6 +129,7 @@ def main() -> int:
     )
     try:
         wait_http(f"http://127.0.0.1:{bare_port}/")
+        wait_http(f"http://127.0.0.1:{same_server_port}/")
         wait_http(f"http://127.0.0.1:{server_port}/healthz")
         api = httpx.Client(base_url=f"http://127.0.0.1:{server_port}", timeout=30)
         token = api.post(
@@ -145,9 +150,16 @@ def main() -> int:
             wrk, f"http://127.0.0.1:{bare_port}/v1/chat/completions", 2, args.connections, script
         )  # warm-up
         results = {
-            "bare ASGI app": run_wrk(
+            "bare, uvicorn": run_wrk(
                 wrk,
                 f"http://127.0.0.1:{bare_port}/v1/chat/completions",
+                args.duration,
+                args.connections,
+                script,
+            ),
+            "bare, proxy server": run_wrk(
+                wrk,
+                f"http://127.0.0.1:{same_server_port}/v1/chat/completions",
                 args.duration,
                 args.connections,
                 script,
@@ -155,7 +167,7 @@ def main() -> int:
             "proxy cache hit": run_wrk(wrk, proxy_url, args.duration, args.connections, script),
         }
     finally:
-        for process in (bare, server):
+        for process in (bare, same_server, server):
             process.terminate()
             try:
                 process.wait(timeout=30)
@@ -166,8 +178,9 @@ def main() -> int:
     print(f"{'':18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, r in results.items():
         print(f"{name:18} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['non2xx']:>8.0f}")
-    ratio = results["proxy cache hit"]["rps"] / results["bare ASGI app"]["rps"]
-    print(f"throughput ratio proxy/bare: {ratio:.2f}")
+    hit = results["proxy cache hit"]["rps"]
+    print(f"throughput ratio proxy/bare (uvicorn): {hit / results['bare, uvicorn']['rps']:.2f}")
+    print(f"throughput ratio proxy/bare (proxy server): {hit / results['bare, proxy server']['rps']:.2f}")
     return 0
 
 

@@ -88,7 +88,7 @@ def test_cache_hits_cost_nothing_and_record_what_they_saved() -> None:
             "cache_key": "k",
             "model": "gpt-4o",
             "user_id": None,
-            "_body": ResponseBody(ADAPTERS["openai"], (body,), False, None),
+            "_body": ResponseBody(ADAPTERS["openai"], (body,), False, []),
         }
         enrich(row)
         rows.append(row)
@@ -109,7 +109,7 @@ def test_a_price_change_reaches_later_cache_hits() -> None:
             "cache_key": "k",
             "model": "gpt-4o",
             "user_id": "u1",
-            "_body": ResponseBody(ADAPTERS["openai"], (body,), False, None),
+            "_body": ResponseBody(ADAPTERS["openai"], (body,), False, []),
         }
         enrich(row)
         return row["saved_usd"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rubberduck.types import RawHeaders
 
@@ -16,6 +16,14 @@ class CachedResponse:
     headers: RawHeaders
     chunks: tuple[bytes, ...]
     stream: bool
+    # What a hit sends, worked out once per entry rather than once per hit.
+    hit_headers: RawHeaders = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ready = [*self.headers, (b"x-rubberduck-cache", b"hit")]
+        if len(self.chunks) == 1 and not self.stream:
+            ready.append((b"content-length", str(len(self.chunks[0])).encode()))
+        object.__setattr__(self, "hit_headers", ready)
 
     @property
     def size(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -65,18 +65,18 @@ class IPMatcher:
 class IPFilter:
     allow: IPMatcher
     block: IPMatcher
+    empty: bool = field(init=False)  # read on every request: worked out once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "empty", not self.allow and not self.block)
 
     @classmethod
     def build(cls, allow: list[str], block: list[str]) -> IPFilter:
         return cls(IPMatcher.from_patterns(allow), IPMatcher.from_patterns(block))
 
-    @property
-    def empty(self) -> bool:
-        return not self.allow and not self.block
-
     def permits(self, client_ip: str | None) -> bool:
         """Blocked wins; a non-empty allow list admits only its own addresses."""
-        if not self.allow and not self.block:  # the common case: no lists, no address parsing
+        if self.empty:  # the common case: no lists, no address parsing
             return True
         if self.block.matches(client_ip):
             return False

@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
-import orjson
-
-from rubberduck.cache.key import cache_key
 from rubberduck.providers.base import RequestView, kind_for_status
 from rubberduck.proxy.exchange import Exchange, ProxyResponse
 from rubberduck.proxy.headers import header_dict
+from rubberduck.proxy.reading import RequestReader
 from rubberduck.proxy.respond import log_row, send_response, send_simple
 from rubberduck.proxy.runtime import ProxyRuntime
 from rubberduck.proxy.stages import Stage
@@ -21,7 +18,6 @@ from rubberduck.types import RawHeaders, Receive, Scope, Send
 
 logger = logging.getLogger("rubberduck.proxy")
 
-CACHEABLE_METHODS = frozenset({"GET", "POST"})
 INVALID_JSON = "We could not parse the JSON body of your request: it is not valid JSON."
 
 
@@ -31,10 +27,22 @@ class BodyTooLarge(Exception):
 
 class ProxyApp:
     def __init__(self, runtime: ProxyRuntime, stages: list[Stage], log_sink: LogSink) -> None:
-        self.runtime = runtime  # replaced as a whole when the proxy's config changes
+        self.reader = RequestReader(runtime.adapter)
+        self.runtime = runtime
         self.stages = stages
         self.log_sink = log_sink
         self.in_flight = 0
+
+    @property
+    def runtime(self) -> ProxyRuntime:
+        return self._runtime
+
+    @runtime.setter
+    def runtime(self, runtime: ProxyRuntime) -> None:
+        """Replaced as a whole when the proxy's config changes; a new provider reads requests anew."""
+        self._runtime = runtime
+        if runtime.adapter is not self.reader.adapter:
+            self.reader = RequestReader(runtime.adapter)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,29 +72,18 @@ class ProxyApp:
             await send_simple(send, reply.status, reply.headers, reply.body, b"bypass")
             return None
         headers = header_dict(scope["headers"])
-        parsed, json_ok = _parse_json(body, headers)
-        if not json_ok:
+        method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
+        reading = self.reader.read(method, path, query, headers, body)
+        if not reading.json_ok:
             reply = adapter.error(400, "invalid_request", INVALID_JSON)
             await send_simple(send, reply.status, reply.headers, reply.body, b"bypass")
             return None
-        method = scope["method"]
-        view = RequestView(
-            method, scope["path"], scope["query_string"].decode("latin-1"), headers, body, parsed
-        )
+        view = RequestView(method, path, query, headers, body, reading.parsed)
         client = scope.get("client")
         exchange = Exchange(
-            runtime.proxy_id, view, scope["headers"], client[0] if client else None, adapter.route(view)
+            runtime.proxy_id, view, scope["headers"], client[0] if client else None, reading.route_copy()
         )
-        if method in CACHEABLE_METHODS and (parsed is not None or not body):
-            key_headers = [(h, headers[h]) for h in adapter.key_headers if h in headers]
-            exchange.cache_key = cache_key(
-                method,
-                exchange.route.path,
-                view.query,
-                parsed,
-                secret_query_params=adapter.secret_query_params,
-                key_headers=key_headers,
-            )
+        exchange.cache_key = reading.cache_key
         return exchange
 
     async def _run(self, exchange: Exchange, receive: Receive, send: Send) -> None:
@@ -146,16 +143,3 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             raise BodyTooLarge
         parts.append(chunk)
     return b"".join(parts)
-
-
-def _parse_json(body: bytes, headers: dict[str, str]) -> tuple[Any, bool]:
-    """(parsed body or None, ok). Non-JSON bodies (multipart, encoded) are fine, just not parsed."""
-    if not body or "content-encoding" in headers:
-        return None, True
-    content_type = headers.get("content-type", "")
-    if not ("json" in content_type or (not content_type and body[:1] in (b"{", b"["))):
-        return None, True
-    try:
-        return orjson.loads(body), True
-    except orjson.JSONDecodeError:
-        return None, False

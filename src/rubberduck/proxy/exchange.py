@@ -21,6 +21,8 @@ class ProxyResponse:
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
     chunks: tuple[bytes, ...] | None = None
+    # A cache hit's complete headers (x-rubberduck-cache and content-length included), sent as they are.
+    ready_headers: RawHeaders | None = None
 
 
 logger = logging.getLogger("rubberduck.proxy")
@@ -86,9 +88,6 @@ class Exchange:
     def stop_watching(self) -> None:
         if self.watcher is not None:
             self.watcher.cancel()
-
-    def ms_since_start(self, moment: float | None) -> float | None:
-        return None if moment is None else (moment - self.started) * 1000.0
 
 
 async def _watch(exchange: Exchange, task: asyncio.Task[Any] | None) -> None:

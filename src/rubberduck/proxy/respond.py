@@ -30,12 +30,15 @@ async def send_response(
     `exchange.mark_complete()` runs once the whole body went out but before the final message, so
     whatever it makes visible (a cache entry) is there before the client can ask again.
     """
+    fault = exchange.stream_fault if exchange.route.stream else None
+    if response.ready_headers is not None and fault is None and not exchange.extra_headers:
+        await _send_ready(exchange, response, response.ready_headers, send)
+        return
     headers = response.headers
     if exchange.extra_headers:  # simulated quota headers replace the recorded ones of the same name
         replaced = {name for name, _ in exchange.extra_headers}
         headers = [header for header in headers if header[0] not in replaced] + exchange.extra_headers
     headers = [*headers, (b"x-rubberduck-cache", exchange.cache_status.encode())]
-    fault = exchange.stream_fault if exchange.route.stream else None
     if response.stream is None:
         chunks = response.chunks if response.chunks is not None else (response.body,)
         if len(chunks) == 1 and not exchange.route.stream:
@@ -54,6 +57,17 @@ async def send_response(
         return
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await _pump(exchange, response.stream, send, capture_limit, fault)
+
+
+async def _send_ready(exchange: Exchange, response: ProxyResponse, headers: RawHeaders, send: Send) -> None:
+    """The cache-hit fast path: headers worked out when the entry was stored, chunks as stored."""
+    chunks = response.chunks or (b"",)
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    exchange.first_byte = time.perf_counter()
+    for chunk in chunks[:-1]:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    exchange.mark_complete()
+    await send({"type": "http.response.body", "body": chunks[-1], "more_body": False})
 
 
 async def _replay(chunks: tuple[bytes, ...]) -> AsyncIterator[bytes]:
@@ -105,14 +119,14 @@ def log_row(exchange: Exchange, runtime: ProxyRuntime) -> dict[str, Any]:
     them; they are never stored.
     """
     response = exchange.response
+    status = response.status if response is not None else 499
+    route = exchange.route
     body: ResponseBody | None = None
-    if response is not None and 200 <= response.status < 300:
+    if response is not None and 200 <= status < 300:
         chunks = response.chunks if response.chunks is not None else exchange.captured
         if chunks and not exchange.capture_overflow:
-            encoding = next(
-                (v.decode("latin-1") for n, v in response.headers if n == b"content-encoding"), None
-            )
-            body = ResponseBody(runtime.adapter, chunks, exchange.route.stream, encoding)
+            body = ResponseBody(runtime.adapter, chunks, route.stream, response.headers)
+    started, first_byte = exchange.started, exchange.first_byte
     upstream_ms = None
     if exchange.upstream_started is not None and exchange.upstream_done is not None:
         upstream_ms = (exchange.upstream_done - exchange.upstream_started) * 1000.0
@@ -123,13 +137,13 @@ def log_row(exchange: Exchange, runtime: ProxyRuntime) -> dict[str, Any]:
         "client_ip": exchange.client_ip,
         "method": exchange.request.method,
         "path": exchange.request.path,
-        "operation": exchange.route.operation,
-        "model": exchange.route.model,
-        "stream": exchange.route.stream,
-        "status": response.status if response is not None else 499,
-        "latency_ms": exchange.ms_since_start(exchange.finished) or 0.0,
+        "operation": route.operation,
+        "model": route.model,
+        "stream": route.stream,
+        "status": status,
+        "latency_ms": ((exchange.finished or started) - started) * 1000.0,
         "upstream_ms": upstream_ms,
-        "ttfb_ms": exchange.ms_since_start(exchange.first_byte),
+        "ttfb_ms": None if first_byte is None else (first_byte - started) * 1000.0,
         "cache_status": exchange.cache_status,
         "cache_key": exchange.cache_key,
         "fault": exchange.fault,

@@ -49,7 +49,11 @@ class CacheStage:
             if entry is not None:
                 exchange.cache_status = "hit"
                 exchange.store_in_cache = False
-                exchange.response = ProxyResponse(entry.status, list(entry.headers), chunks=entry.chunks)
+                # The entry's ready headers fit unless a stream request met a stored plain answer.
+                ready = entry.hit_headers if entry.stream or not exchange.route.stream else None
+                exchange.response = ProxyResponse(
+                    entry.status, entry.headers, chunks=entry.chunks, ready_headers=ready
+                )
                 exchange.route.stream = entry.stream or exchange.route.stream
                 return
         exchange.cache_status = "miss" if lookup else "bypass"

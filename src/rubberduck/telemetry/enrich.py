@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 from rubberduck.providers.base import ProviderAdapter, Usage
 from rubberduck.providers.usage import decode_body
 from rubberduck.telemetry.logstore import LogRow
 from rubberduck.telemetry.pricing import PricingTable
+from rubberduck.types import RawHeaders
 
 USAGE_MEMO_SIZE = 10_000
 _ENRICHED = ("input_tokens", "output_tokens", "cached_tokens", "model", "cost_usd", "saved_usd")
 
 
-@dataclass(frozen=True, slots=True)
 class ResponseBody:
-    """What the row needs to find its usage: the bytes the client received and how to read them."""
+    """What the row needs to find its usage: the bytes the client received and how to read them.
 
-    adapter: ProviderAdapter
-    chunks: tuple[bytes, ...] | list[bytes]
-    stream: bool
-    content_encoding: str | None
+    Built for every request, read only when the writer has no memo of the answer: kept cheap.
+    """
+
+    __slots__ = ("adapter", "chunks", "headers", "stream")
+
+    def __init__(
+        self,
+        adapter: ProviderAdapter,
+        chunks: tuple[bytes, ...] | list[bytes],
+        stream: bool,
+        headers: RawHeaders,
+    ) -> None:
+        self.adapter = adapter
+        self.chunks = chunks
+        self.stream = stream
+        self.headers = headers
+
+    @property
+    def content_encoding(self) -> str | None:
+        return next((v.decode("latin-1") for n, v in self.headers if n == b"content-encoding"), None)
 
 
 class UsageEnricher:

@@ -96,19 +96,19 @@ class RollupAggregator:
 
     def __call__(self, rows: list[LogRow]) -> None:
         # Rows are tallied once, per minute; the coarser buckets are merged from those at flush time.
+        # A batch spans few minutes and proxies: tally it apart, then merge those few tallies.
         minute = RESOLUTIONS["1m"]
+        batch: dict[tuple[str, int, int, Any], Tally] = {}
         for row in rows:
             epoch = int(row["created_at"])
-            proxy_id = row["proxy_id"]
-            key = ("1m", epoch - epoch % minute, proxy_id, row["user_id"])
-            tally = self.pending.get(key)
+            key = ("1m", epoch - epoch % minute, row["proxy_id"], row["user_id"])
+            tally = batch.get(key)
             if tally is None:
-                tally = self.pending[key] = Tally()
+                tally = batch[key] = Tally()
             tally.add_row(row)
-            lifetime = self.lifetime.get(proxy_id)
-            if lifetime is None:
-                lifetime = self.lifetime[proxy_id] = Tally()
-            lifetime.add_row(row)
+        for key, tally in batch.items():
+            self.pending.setdefault(key, Tally()).merge(tally)
+            self.lifetime.setdefault(key[2], Tally()).merge(tally)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="metrics-rollups")
