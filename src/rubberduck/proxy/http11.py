@@ -31,6 +31,9 @@ ASGIApp = Callable[..., Any]
 ErrorReply = Callable[[int, str], tuple[int, RawHeaders, bytes]]
 
 REQUEST_BODY_HIGH_WATER = 256 * 1024  # buffered request bytes before reading pauses
+# httptools puts no bound on either; a request past them is answered 400 and the connection closed.
+MAX_URL_BYTES = 64 * 1024
+MAX_HEADERS = 256
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -135,9 +138,13 @@ class HttpConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > MAX_URL_BYTES:
+            raise ValueError("request target too long")  # surfaces as a parser error: a 400
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
+        if len(self._headers) > MAX_HEADERS:
+            raise ValueError("too many headers")
 
     def on_headers_complete(self) -> None:
         url = httptools.parse_url(self._url)
@@ -408,7 +415,7 @@ class RequestCycle:
             head.append(self.connection.state.date.line())
         bodiless = self.scope["method"] == "HEAD" or status in (204, 304) or status < 200
         if length is not None:
-            self.remaining = length
+            self.remaining = 0 if bodiless else length  # a 304's length describes a body never sent
             head.append(b"content-length: %d\r\n" % length)
         elif not bodiless:
             self.chunked = True
