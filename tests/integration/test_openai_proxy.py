@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -246,6 +248,28 @@ def test_malformed_json_and_oversized_bodies_get_openai_errors(
     assert "limit" in big.json()["error"]["message"]
     assert fake.count("POST", CHAT) == 0
     assert ask(client(proxy)).parse().choices  # the proxy still serves
+
+
+def test_a_body_cut_off_by_a_hang_up_is_never_forwarded(proxy: dict[str, Any], fake: FakeUpstream) -> None:
+    host, port = proxy_url(proxy).removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = f"POST {CHAT} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n"
+        # Valid JSON on its own, but short of the declared length: the client went away mid-upload.
+        sock.sendall(head.encode() + b'{"model": "gpt-4o-mini", "messages": []}')
+    assert ask(client(proxy)).parse().choices  # a complete request after it is served...
+    assert fake.count("POST", CHAT) == 1  # ...and is the only one that reached the upstream
+
+
+def test_malformed_http_gets_a_400_in_openai_format(proxy: dict[str, Any]) -> None:
+    host, port = proxy_url(proxy).removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert json.loads(body)["error"]["type"] == "invalid_request_error"
 
 
 def test_unreachable_upstream_is_a_502_in_openai_format(api: Api) -> None:

@@ -25,6 +25,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+class ClientGone(Exception):
+    """The client hung up before its request body was complete: nothing to forward, nobody to answer."""
+
+
 class ProxyApp:
     def __init__(self, runtime: ProxyRuntime, stages: list[Stage], log_sink: LogSink) -> None:
         self.reader = RequestReader(runtime.adapter)
@@ -66,6 +70,8 @@ class ProxyApp:
         adapter = runtime.adapter
         try:
             body = await _read_body(receive, runtime.max_request_bytes)
+        except ClientGone:
+            return None
         except BodyTooLarge:
             message = f"Request body exceeds the limit of {runtime.max_request_bytes} bytes."
             reply = adapter.error(413, "request_too_large", message)
@@ -126,6 +132,8 @@ class ProxyApp:
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
     message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):  # the common case: the whole body in one message
         if len(body) > limit:
@@ -136,7 +144,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     while message.get("more_body", False):
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

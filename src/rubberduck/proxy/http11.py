@@ -73,6 +73,8 @@ class ServerState:
         self.keep_alive_seconds = keep_alive_seconds
         self.connections: set[HttpConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.all_closed = asyncio.Event()  # set while no connection is open (a graceful stop waits)
+        self.all_closed.set()
         self.date = _DateHeader()
 
 
@@ -92,6 +94,7 @@ class HttpConnection(asyncio.Protocol):
         self.drained: asyncio.Future[None] | None = None
         self.reading_paused = False
         self.closing = False  # shutdown asked: close after the current response
+        self.upgraded = False
         self._url = b""
         self._headers: RawHeaders = []
 
@@ -102,9 +105,12 @@ class HttpConnection(asyncio.Protocol):
         self.client = _address(transport.get_extra_info("peername"))
         self.server = _address(transport.get_extra_info("sockname"))
         self.state.connections.add(self)
+        self.state.all_closed.clear()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.connections.discard(self)
+        if not self.state.connections:
+            self.state.all_closed.set()
         for cycle in (self.cycle, self.parsing, *self.pipeline):
             if cycle is not None:
                 cycle.disconnected = True
@@ -113,15 +119,18 @@ class HttpConnection(asyncio.Protocol):
         self._release_writer()
 
     def data_received(self, data: bytes) -> None:
+        if self.upgraded:
+            return  # what follows an upgrade request is not HTTP/1.1: nothing to read in it
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            pass  # served as plain HTTP: a proxy port speaks no upgraded protocols
+            self._upgrade_requested()
         except httptools.HttpParserError:
             if self.cycle is None:
-                self._reject()
-            else:  # mid-response: no way to answer on this connection any more
-                self.transport.close()
+                self._reject(400, "Rubberduck: the request is not valid HTTP/1.1.")
+            else:  # answer what came before the bad bytes, then close
+                self.closing = True
+                self._pause_reading()
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -226,8 +235,30 @@ class HttpConnection(asyncio.Protocol):
 
     # ---- internals ----
 
-    def _reject(self) -> None:
-        status, headers, body = self.state.error_reply(400, "Rubberduck: the request is not valid HTTP/1.1.")
+    def _upgrade_requested(self) -> None:
+        """A request asked to switch protocols (h2c, websocket): a proxy port speaks only HTTP/1.1.
+
+        The parser stops at such a request's headers and reads nothing after them. A request without a
+        body is served as plain HTTP, and the connection closes after it; one with a body (which the
+        parser no longer delivers) is refused rather than served empty.
+        """
+        self.upgraded = True
+        cycle = self.parsing
+        if cycle is None:
+            return
+        headers = cycle.scope["headers"]
+        has_body = any(
+            (name == b"content-length" and value.strip() != b"0") or name == b"transfer-encoding"
+            for name, value in headers
+        )
+        if has_body and cycle is self.cycle:
+            cycle.disconnected = True  # its app sees a client that is gone, and cannot answer
+            self._reject(400, "Rubberduck: protocol upgrades are not supported on this port.")
+        else:
+            cycle.keep_alive = False
+
+    def _reject(self, status: int, message: str) -> None:
+        status, headers, body = self.state.error_reply(status, message)
         head = [_STATUS_LINES.get(status) or _status_line(status), self.state.date.line()]
         head += [name + b": " + value + b"\r\n" for name, value in headers]
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
@@ -317,7 +348,10 @@ class RequestCycle:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
-        if not self.response_complete and not self.disconnected:
+        if not self.response_started and not self.disconnected:
+            reply = connection.state.error_reply(500, "Rubberduck: the request got no response.")
+            await self._send_error(*reply)
+        elif not self.response_complete and not self.disconnected:
             # An app that stops mid-response (a simulated stream cut) leaves the client a broken
             # response, exactly like a dropped connection: close without the final chunk.
             connection.transport.close()

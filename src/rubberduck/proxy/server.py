@@ -63,8 +63,15 @@ class ProxyServer:
         if not force:
             for connection in list(state.connections):
                 connection.shutdown()
-            if state.tasks:  # each connection closes itself once its response is out
+            deadline = asyncio.get_running_loop().time() + self.graceful_seconds
+            if state.tasks:
                 await asyncio.wait(list(state.tasks), timeout=self.graceful_seconds)
+            # Each connection closes itself once its response is out; a slow reader may still have
+            # part of it in the transport's buffer, so wait for the closes before aborting anyone.
+            remaining = deadline - asyncio.get_running_loop().time()
+            if state.connections and remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.all_closed.wait(), remaining)
         for connection in list(state.connections):
             connection.transport.abort()
         tasks = list(state.tasks)
