@@ -14,10 +14,16 @@ SUPERUSER_EMAIL = "root@example.com"
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RubberduckProcess]:
+def aws_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared server's made-up AWS files (see tests.fakes.aws.aws_env)."""
+    return tmp_path_factory.mktemp("aws")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, aws_dir: Path) -> Iterator[RubberduckProcess]:
     """One real Rubberduck server shared by the tests that do not restart it."""
-    # Made-up AWS credentials (env + a named profile) for the Bedrock proxy to sign with.
-    env = aws_env(tmp_path_factory.mktemp("aws"))
+    # Made-up AWS credentials (env + named profiles) for the Bedrock proxy to sign with.
+    env = aws_env(aws_dir)
     # Registration open, no e-mail verification (RubberduckProcess's test defaults). The superuser
     # exists before anyone registers, or the first test user would become superuser.
     process = RubberduckProcess(tmp_path_factory.mktemp("rubberduck-shared"), env=env)

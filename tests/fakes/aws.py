@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import sys
 import time
 from calendar import timegm
 from pathlib import Path
@@ -28,6 +29,9 @@ PROFILE = "rubberduck-test"
 PROFILE_ACCESS_KEY = "AKIARUBBERDUCKPROF001"
 PROFILE_SECRET_KEY = "rdProfileSecret/NotReal/9876543210zyxw"
 PROFILE_REGION = "eu-west-3"
+# A profile whose credential_process announces itself (a marker file), then takes this long.
+SLOW_PROFILE = "rubberduck-slow"
+SLOW_SECONDS = 2.0
 
 SECRETS = {ENV_ACCESS_KEY: ENV_SECRET_KEY, PROFILE_ACCESS_KEY: PROFILE_SECRET_KEY}
 SESSION_TOKENS = {ENV_ACCESS_KEY: ENV_SESSION_TOKEN}
@@ -37,6 +41,11 @@ _AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<day>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)"
     r"/aws4_request, SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})"
 )
+
+
+def slow_marker(directory: Path) -> Path:
+    """Appears when the slow profile's credential_process starts."""
+    return directory / "slow_credentials.started"
 
 
 def aws_env(directory: Path) -> dict[str, str]:
@@ -51,8 +60,20 @@ def aws_env(directory: Path) -> dict[str, str]:
         f"[{PROFILE}]\naws_access_key_id = {PROFILE_ACCESS_KEY}\naws_secret_access_key = {PROFILE_SECRET_KEY}\n"
     )
     config = directory / "config"
+    slow = directory / "slow_credentials.py"
+    slow.write_text(
+        "import json, pathlib, sys, time\n"
+        "pathlib.Path(sys.argv[1]).touch()\n"
+        f"time.sleep({SLOW_SECONDS})\n"
+        f"print(json.dumps({{'Version': 1, 'AccessKeyId': {PROFILE_ACCESS_KEY!r}, "
+        f"'SecretAccessKey': {PROFILE_SECRET_KEY!r}}}))\n"
+    )
     # An empty [default] so that AWS_PROFILE=default (set to override the caller's own) resolves.
-    config.write_text(f"[default]\n[profile {PROFILE}]\nregion = {PROFILE_REGION}\n")
+    config.write_text(
+        f"[default]\n[profile {PROFILE}]\nregion = {PROFILE_REGION}\n"
+        f"[profile {SLOW_PROFILE}]\nregion = {PROFILE_REGION}\n"
+        f"credential_process = {sys.executable} {slow} {slow_marker(directory)}\n"
+    )
     return {
         "AWS_ACCESS_KEY_ID": ENV_ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": ENV_SECRET_KEY,

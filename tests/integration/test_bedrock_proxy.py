@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -337,6 +338,28 @@ def test_named_profile_and_region_option(api: Api, fake: FakeUpstream) -> None:
     regional = api.running_proxy("bedrock", fake.url, options={"aws_region": "eu-central-1"})
     invoke(client(regional, region="us-west-2"))
     assert scope_of(fake.requests[-1]) == (aws.ENV_ACCESS_KEY, "eu-central-1")
+
+
+def test_a_slow_credential_lookup_holds_up_no_other_request(
+    api: Api, fake: FakeUpstream, aws_dir: Path
+) -> None:
+    """A profile whose credential_process takes 2 s: meanwhile a cache hit on another proxy is instant."""
+    slow = client(api.running_proxy("bedrock", fake.url, options={"aws_profile": aws.SLOW_PROFILE}))
+    quick = client(api.running_proxy("bedrock", fake.url))
+    assert cache_status(invoke(quick)) == "miss"
+    answers: list[dict[str, Any]] = []
+    waiting = threading.Thread(target=lambda: answers.append(invoke(slow)))
+    waiting.start()
+    marker, deadline = aws.slow_marker(aws_dir), time.monotonic() + 30
+    while not marker.exists():  # the server is now inside the slow lookup
+        assert time.monotonic() < deadline, "the slow credential_process never ran"
+        time.sleep(0.01)
+    began = time.monotonic()
+    assert cache_status(invoke(quick)) == "hit"
+    assert time.monotonic() - began < aws.SLOW_SECONDS / 2
+    waiting.join(timeout=30)
+    assert answers and cache_status(answers[0]) == "miss"  # and the slow profile's request went through
+    assert answers[0]["parsed"] == invoke(quick)["parsed"]
 
 
 def test_missing_profile_is_a_clear_client_error(api: Api, fake: FakeUpstream) -> None:

@@ -105,6 +105,9 @@ class ProviderAdapter:
     # Query parameters that carry credentials and must never enter the cache key.
     secret_query_params: ClassVar[frozenset[str]] = frozenset()
     snippet: ClassVar[str] = ""
+    # True when prepare_upstream may block (reading credentials, refreshing them over the network):
+    # the forward stage then runs it in a worker thread, off the event loop every proxy shares.
+    prepares_in_thread: ClassVar[bool] = False
     # Keys a proxy's `options` may hold for this provider (never secrets).
     option_keys: ClassVar[tuple[str, ...]] = ("upstream_timeout_seconds",)
 

@@ -119,6 +119,9 @@ class BedrockAdapter(ProviderAdapter):
     label = "AWS Bedrock"
     # The region comes from the proxy's aws_region option, else from the client's signature.
     default_upstream: ClassVar[str | None] = "https://bedrock-runtime.{region}.amazonaws.com"
+    # A profile's first use reads the AWS files or runs its credential_process; SSO and role
+    # credentials refresh over the network: none of that may hold up the shared event loop.
+    prepares_in_thread = True
     # Response-shaping request headers; the SigV4 ones are not here (they change on every call).
     key_headers = (
         "accept",

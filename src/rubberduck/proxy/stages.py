@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
 
@@ -116,10 +117,13 @@ class ForwardStage:
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         adapter = runtime.adapter
         headers = upstream_request_headers(exchange.raw_headers)
+        prepare = adapter.prepare_upstream
+        arguments = (exchange.request, exchange.route, runtime.upstream_url, headers, runtime.options)
         try:
-            upstream = adapter.prepare_upstream(
-                exchange.request, exchange.route, runtime.upstream_url, headers, runtime.options
-            )
+            if adapter.prepares_in_thread:
+                upstream = await asyncio.to_thread(prepare, *arguments)
+            else:
+                upstream = prepare(*arguments)
         except UpstreamSetupError as exc:
             reply = adapter.error(exc.status, exc.kind, exc.message)
             exchange.error = exc.message
