@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +14,7 @@ from sqlalchemy import select
 from rubberduck.db.database import Database
 from rubberduck.db.migrate import upgrade_to_head
 from rubberduck.db.models import RequestLog
-from rubberduck.telemetry.logstore import LogStore
+from rubberduck.telemetry.logstore import LOG_COLUMNS, LogStore, chunk_rows
 
 OWNER = uuid.UUID("6f1c1d0e-4b7a-4c4e-9a53-2f4d1c3b2a10")
 FULL_ROW = {
@@ -74,3 +76,29 @@ def test_a_batch_reads_back_column_for_column(tmp_path: Path) -> None:
     assert full.stream is True and sparse.stream is False
     assert sparse.user_id is None and sparse.model is None and sparse.cost_usd is None
     assert sparse.status == 499 and sparse.cache_status == "bypass"
+
+
+def test_a_batch_larger_than_one_statement_is_written_whole_and_in_order(tmp_path: Path) -> None:
+    """Batches are split by SQLite's parameter limit: every row lands once, ids in order."""
+
+    async def scenario() -> list[tuple[int, str]]:
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'logs.db'}")
+        await upgrade_to_head(database)
+        store = LogStore(database)
+        await store.prepare()
+        store._chunk_rows = 3  # as if SQLite allowed only 3 rows' parameters per statement
+        await store.insert([dict(SPARSE_ROW, path=f"/v1/row/{n}") for n in range(8)])
+        async with database.session() as session:
+            rows = (
+                await session.execute(select(RequestLog.id, RequestLog.path).order_by(RequestLog.id))
+            ).all()
+        await database.dispose()
+        return [(row.id, row.path) for row in rows]
+
+    assert asyncio.run(scenario()) == [(n + 1, f"/v1/row/{n}") for n in range(8)]
+
+
+def test_the_rows_per_statement_respect_the_sqlite_parameter_limit() -> None:
+    with contextlib.closing(sqlite3.connect(":memory:")) as probe:
+        limit = probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    assert 1 <= chunk_rows() * len(LOG_COLUMNS) <= limit

@@ -70,7 +70,7 @@ class RequestCycle:
         "response_started",
         "scope",
         "waiter",
-    )  # fmt: skip
+    )
 
     def __init__(
         self, connection: HttpConnection, scope: Scope, keep_alive: bool, expect_continue: bool

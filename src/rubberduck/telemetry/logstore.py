@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -20,18 +22,27 @@ LOG_COLUMNS = (
     "stream", "status", "latency_ms", "upstream_ms", "ttfb_ms", "cache_status", "cache_key", "fault",
     "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "saved_usd", "error",
 )  # fmt: skip
-# SQLite gets the batch as multi-row INSERTs of plain values, 100 rows to a statement: one
-# statement step each, during which the driver releases the GIL. Row-by-row executemany would take
+# SQLite gets the batch as multi-row INSERTs of plain values, as many rows to a statement as its
+# parameter limit allows: one statement step each, during which the driver releases the GIL. Row-by-row executemany would take
 # the GIL back for every row and wait each time for the busy event loop to let go of it; a JSON
 # parameter unpacked by SQLite (json_each) costs SQLite three times the CPU.
 # `created_at` arrives as epoch seconds and is stored as the text SQLAlchemy binds for a timestamp:
 # naive UTC with six fraction digits (on a whole second isoformat() would drop them, and a page
 # cursor pointing at the row would then miss it).
-CHUNK_ROWS = 100
+MAX_CHUNK_ROWS = 500  # a statement per row count is cached: keep their number bounded
+
+
+def chunk_rows() -> int:
+    """Rows per INSERT: 500, or fewer where SQLite was built with a lower parameter limit (999 before 3.32)."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as probe:
+        limit = probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(1, min(MAX_CHUNK_ROWS, limit // len(LOG_COLUMNS)))
+
+
 _STORED_TIME = "strftime('%Y-%m-%d %H:%M:%S', us / 1000000, 'unixepoch') || printf('.%06d', us % 1000000)"
 
 
-@lru_cache(maxsize=CHUNK_ROWS)
+@lru_cache(maxsize=64)
 def sqlite_insert(rows: int) -> str:
     """The statement for `rows` rows; one per chunk size, so SQLite's statement cache keeps them."""
     row = "(" + ", ".join("?" * len(LOG_COLUMNS)) + ")"
@@ -52,6 +63,7 @@ class LogStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._next_id = 0
+        self._chunk_rows = chunk_rows()
 
     async def prepare(self) -> None:
         async with self.database.session() as session:
@@ -67,8 +79,8 @@ class LogStore:
             if self.database.is_sqlite:
                 # Straight to the driver: SQLAlchemy's per-row type processing would otherwise run
                 # on the event loop and stall the proxies for milliseconds per batch.
-                for start in range(0, len(rows), CHUNK_ROWS):
-                    chunk = rows[start : start + CHUNK_ROWS]
+                for start in range(0, len(rows), self._chunk_rows):
+                    chunk = rows[start : start + self._chunk_rows]
                     await connection.exec_driver_sql(sqlite_insert(len(chunk)), _sqlite_values(chunk))
             else:
                 await connection.execute(insert(RequestLog.__table__), [_columns(row) for row in rows])  # type: ignore[arg-type]
