@@ -38,6 +38,7 @@ from rubberduck.telemetry.logstore import LogStore
 from rubberduck.telemetry.pricing import PricingTable
 from rubberduck.telemetry.retention import RetentionTask
 from rubberduck.telemetry.rollups import RollupAggregator
+from rubberduck.telemetry.sqlitewriter import SqliteWriterProcess
 
 logger = logging.getLogger("rubberduck")
 
@@ -64,8 +65,10 @@ def build_services(settings: Settings) -> Services:
     cache = LayeredCache(MemoryLRU(settings.memory_cache_bytes), SqlCacheStore(database))
     upstream = UpstreamClient(settings.upstream_connect_timeout_seconds)
     pricing = PricingTable.load()
+    sqlite_file = database.sqlite_file
+    writer_process = SqliteWriterProcess(sqlite_file) if sqlite_file and settings.log_writer_process else None
     log_writer = BatchLogWriter(
-        LogStore(database),
+        LogStore(database, writer_process),
         settings.log_queue_size,
         settings.log_batch_size,
         settings.log_flush_seconds,

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     log_queue_size: int = 100_000
     log_batch_size: int = 500
     log_flush_seconds: float = 0.2
+    # On SQLite, log batches are written by a child process (telemetry/sqlitewriter.py), so binding
+    # their values never competes with the proxies for the GIL.
+    log_writer_process: bool = True
     metrics_flush_seconds: float = 5.0
     # Bearer token Prometheus sends to GET /metrics; empty keeps /metrics closed.
     metrics_token: str = Field(default="", repr=False)

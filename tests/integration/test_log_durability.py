@@ -27,7 +27,8 @@ from rubberduck.db.database import Database
 from rubberduck.db.migrate import upgrade_to_head
 from rubberduck.db.models import RequestLog
 from rubberduck.telemetry.logsink import BatchLogWriter
-from rubberduck.telemetry.logstore import LogRow, LogStore, row_time
+from rubberduck.telemetry.logstore import LogStore, row_time
+from rubberduck.telemetry.sqlite_rows import LogRow
 from tests.fakes.cassette import recordings
 from tests.fakes.upstream import FakeUpstream
 from tests.support import Api, RubberduckProcess, proxy_url

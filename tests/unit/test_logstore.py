@@ -9,12 +9,15 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from rubberduck.db.database import Database
 from rubberduck.db.migrate import upgrade_to_head
 from rubberduck.db.models import RequestLog
-from rubberduck.telemetry.logstore import LOG_COLUMNS, LogStore, chunk_rows
+from rubberduck.telemetry.logstore import LogStore
+from rubberduck.telemetry.sqlite_rows import LOG_COLUMNS, chunk_rows
+from rubberduck.telemetry.sqlitewriter import LogWriteError, SqliteWriterProcess
 
 OWNER = uuid.UUID("6f1c1d0e-4b7a-4c4e-9a53-2f4d1c3b2a10")
 FULL_ROW = {
@@ -102,3 +105,37 @@ def test_the_rows_per_statement_respect_the_sqlite_parameter_limit() -> None:
     with contextlib.closing(sqlite3.connect(":memory:")) as probe:
         limit = probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     assert 1 <= chunk_rows() * len(LOG_COLUMNS) <= limit
+
+
+def test_a_writer_process_writes_batches_and_reports_failures(tmp_path: Path) -> None:
+    """The child process writes what the in-process path would; a locked database is an error, then retried."""
+    path = tmp_path / "logs.db"
+
+    async def scenario() -> tuple[list[RequestLog], str]:
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        await upgrade_to_head(database)
+        store = LogStore(database, SqliteWriterProcess(str(path), busy_timeout_seconds=0.05))
+        await store.prepare()
+        await store.insert([dict(FULL_ROW), dict(SPARSE_ROW)])
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        retried = dict(SPARSE_ROW, path="/v1/retried")
+        with pytest.raises(LogWriteError) as failure:
+            await store.insert([retried])
+        locker.execute("ROLLBACK")
+        locker.close()
+        await store.insert([retried])  # the same row (and id) once the lock is gone
+        await store.close()
+        async with database.session() as session:
+            rows = list((await session.scalars(select(RequestLog).order_by(RequestLog.id))).all())
+        await database.dispose()
+        return rows, str(failure.value)
+
+    rows, failure = asyncio.run(scenario())
+    assert "locked" in failure
+    assert [row.id for row in rows] == [1, 2, 3] and rows[2].path == "/v1/retried"
+    for name, value in FULL_ROW.items():
+        if name != "created_at":
+            assert getattr(rows[0], name) == value, name
+    assert rows[0].created_at == datetime(2026, 11, 29, 18, 30, 0, tzinfo=UTC)
+    assert rows[1].created_at == datetime(2026, 11, 29, 18, 30, 0, 250_000, tzinfo=UTC)

@@ -28,6 +28,7 @@ def health_router(database: Database, manager: ProxyManager, writer: BatchLogWri
             running_proxies=manager.running_count,
             in_flight_requests=manager.in_flight(),
             log_rows_dropped=writer.dropped,
+            log_rows_queued=writer.queued,
         )
 
     return router

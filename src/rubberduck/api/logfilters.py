@@ -11,7 +11,8 @@ from fastapi import HTTPException, Query, status
 from sqlalchemy import ColumnElement, and_
 
 from rubberduck.db.models import RequestLog
-from rubberduck.telemetry.logstore import LogRow, row_time
+from rubberduck.telemetry.logstore import row_time
+from rubberduck.telemetry.sqlite_rows import LogRow
 
 CACHE_STATUSES = ("hit", "miss", "bypass")
 

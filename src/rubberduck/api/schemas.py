@@ -77,3 +77,4 @@ class Health(BaseModel):
     running_proxies: int
     in_flight_requests: int
     log_rows_dropped: int
+    log_rows_queued: int  # taken from requests, not yet written: stays small while the writer keeps up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -22,6 +22,14 @@ class Database:
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    @property
+    def sqlite_file(self) -> str | None:
+        """The SQLite database's file path; None for other databases and in-memory ones."""
+        if not self.is_sqlite:
+            return None
+        path = make_url(self.url).database
+        return path if path and path != ":memory:" else None
 
     @property
     def dialect(self) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 
 from rubberduck.providers.base import ProviderAdapter, Usage
 from rubberduck.providers.usage import decode_body
-from rubberduck.telemetry.logstore import LogRow
 from rubberduck.telemetry.pricing import PricingTable
+from rubberduck.telemetry.sqlite_rows import LogRow
 from rubberduck.types import RawHeaders
 
 USAGE_MEMO_SIZE = 10_000

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rubberduck.telemetry.logstore import LogRow
+from rubberduck.telemetry.sqlite_rows import LogRow
 
 RowFilter = Callable[[LogRow], bool]
 

@@ -9,7 +9,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from rubberduck.telemetry.logstore import LogRow, LogStore
+from rubberduck.telemetry.logstore import LogStore
+from rubberduck.telemetry.sqlite_rows import LogRow
 
 logger = logging.getLogger("rubberduck.logs")
 
@@ -53,6 +54,10 @@ class BatchLogWriter:
         # would fail on their ids, and fail a request that only wanted the newest rows counted.
         self._write_lock = asyncio.Lock()
 
+    @property
+    def queued(self) -> int:
+        return len(self.queue) + len(self._pending)
+
     def append(self, row: LogRow) -> None:
         if len(self.queue) + len(self._pending) >= self.queue_size:
             self.dropped += 1
@@ -72,6 +77,7 @@ class BatchLogWriter:
                 await self._task
         with contextlib.suppress(Exception):
             await self.flush()
+        await self.store.close()
 
     async def flush(self) -> None:
         """Write everything queued so far (at shutdown, and for tests that read logs back)."""

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from rubberduck.db.database import Database
 from rubberduck.db.models import MetricsRollup
-from rubberduck.telemetry.logstore import LogRow
+from rubberduck.telemetry.sqlite_rows import LogRow
 
 logger = logging.getLogger("rubberduck.metrics")
 

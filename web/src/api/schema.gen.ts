@@ -617,6 +617,8 @@ export interface components {
             in_flight_requests: number;
             /** Log Rows Dropped */
             log_rows_dropped: number;
+            /** Log Rows Queued */
+            log_rows_queued: number;
             /** Running Proxies */
             running_proxies: number;
             /** Status */
