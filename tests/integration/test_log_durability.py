@@ -157,10 +157,26 @@ def test_ten_thousand_requests_leave_exactly_ten_thousand_rows(tmp_path: Path, f
         assert len(rows) == LOAD_REQUESTS
         assert len({row["id"] for row in rows}) == LOAD_REQUESTS
         assert Counter(row["cache_status"] for row in rows) == {"hit": LOAD_REQUESTS - 1, "miss": 1}
-        assert health(process)["log_rows_dropped"] == 0
+        assert (health(process)["log_rows_dropped"], health(process)["log_rows_queued"]) == (0, 0)
         assert fake.count("POST", CHAT) == 1
+        writers = log_writer_processes(process)
+        assert len(writers) == 1  # the rows above came through the server's one writer process
     finally:
         process.stop()
+    assert all(not still_running(pid) for pid in writers)  # and it ends with the server
+
+
+def log_writer_processes(process: RubberduckProcess) -> list[int]:
+    """The server's child processes running the SQLite log writer (found through /proc)."""
+    assert process.process is not None
+    tasks = Path(f"/proc/{process.process.pid}/task").iterdir()  # the thread that started it is its parent
+    children = [pid for task in tasks for pid in (task / "children").read_text().split()]
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def still_running(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()
 
 
 def test_a_locked_database_neither_fails_nor_slows_requests(
