@@ -64,6 +64,7 @@ class HttpConnection(asyncio.Protocol):
         self.upgraded = False
         self._url = b""
         self._headers: RawHeaders = []
+        self._expect_continue = False
 
     # ---- asyncio.Protocol ----
 
@@ -111,6 +112,7 @@ class HttpConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
+        self._expect_continue = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -118,7 +120,10 @@ class HttpConnection(asyncio.Protocol):
             raise ValueError("request target too long")  # surfaces as a parser error: a 400
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        name = name.lower()
+        self._headers.append((name, value))
+        if name == b"expect" and value.lower() == b"100-continue":
+            self._expect_continue = True
         if len(self._headers) > MAX_HEADERS:
             raise ValueError("too many headers")
 
@@ -142,8 +147,7 @@ class HttpConnection(asyncio.Protocol):
             "client": self.client,
             "server": self.server,
         }
-        expect_continue = any(n == b"expect" and v.lower() == b"100-continue" for n, v in self._headers)
-        cycle = RequestCycle(self, scope, self.parser.should_keep_alive(), expect_continue)
+        cycle = RequestCycle(self, scope, self.parser.should_keep_alive(), self._expect_continue)
         self.parsing = cycle
         if self.cycle is None:
             self.cycle = cycle
