@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select
 
 from rubberduck.db.database import Database
 from rubberduck.db.models import RequestLog
-from rubberduck.telemetry.sqlite_rows import LOG_COLUMNS, LogRow, chunk_rows, sqlite_insert, sqlite_values
+from rubberduck.telemetry.sqlite_rows import LOG_COLUMNS, LogRow, chunk_rows, insert_statements, sqlite_values
 from rubberduck.telemetry.sqlitewriter import SqliteWriterProcess
 
 
@@ -45,11 +45,9 @@ class LogStore:
             return
         # Straight to the driver: SQLAlchemy's per-row type processing would otherwise run on the
         # event loop and stall the proxies for milliseconds per batch.
-        width = self._chunk_rows * len(LOG_COLUMNS)
         async with self.database.engine.begin() as connection:
-            for start in range(0, len(values), width):
-                part = values[start : start + width]
-                await connection.exec_driver_sql(sqlite_insert(len(part) // len(LOG_COLUMNS)), part)
+            for statement, parameters in insert_statements(values, self._chunk_rows):
+                await connection.exec_driver_sql(statement, parameters)
 
     async def close(self) -> None:
         if self.writer is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -67,9 +68,9 @@ def sqlite_values(rows: list[LogRow]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def insert_values(execute: Any, values: tuple[Any, ...], chunk: int) -> None:
-    """Run the INSERTs for flat `values` through a DB-API style `execute(sql, parameters)`."""
+def insert_statements(values: tuple[Any, ...], chunk: int) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """(statement, parameters) for flat `values`, `chunk` rows at a time."""
     width = len(LOG_COLUMNS) * chunk
     for start in range(0, len(values), width):
         part = values[start : start + width]
-        execute(sqlite_insert(len(part) // len(LOG_COLUMNS)), part)
+        yield sqlite_insert(len(part) // len(LOG_COLUMNS)), part

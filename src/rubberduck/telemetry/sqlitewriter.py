@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from rubberduck.telemetry.sqlite_rows import chunk_rows, insert_values
+from rubberduck.telemetry.sqlite_rows import chunk_rows, insert_statements
 
 logger = logging.getLogger("rubberduck.logs")
 
@@ -51,7 +51,8 @@ def serve(database_path: str, busy_timeout_seconds: float, connection: Connectio
             values: tuple[Any, ...] = pickle.loads(message)
             try:
                 database.execute("BEGIN IMMEDIATE")
-                insert_values(database.execute, values, chunk)
+                for statement, parameters in insert_statements(values, chunk):
+                    database.execute(statement, parameters)
                 database.execute("COMMIT")
             except Exception as exc:
                 with contextlib.suppress(sqlite3.Error):
