@@ -1,6 +1,6 @@
-"""Load recorded provider exchanges (VCR cassettes) from the shared corpus into one normalised shape.
+"""Load recorded provider exchanges (VCR cassettes) (tests/fixtures/recordings) into one normalised shape.
 
-The corpus mixes three YAML dialects (see shared/corpus/SOURCES.md); a replayer must not care which one a
+The corpus mixes three YAML dialects (see tests/fixtures/recordings/SOURCES.md); a replayer must not care which one a
 file uses, so every interaction becomes a `Recording` whose body is exactly the bytes to put on the wire
 and whose headers describe that body truthfully.
 """
@@ -45,11 +45,11 @@ class Recording:
 
 
 def corpus_dir() -> Path:
-    # The repo lives at X/main and the corpus at X/shared/corpus, also on CI where main is cloned elsewhere.
+    # The recordings travel with the repo (tests/fixtures/recordings), so a lone clone's suite has them.
     override = os.environ.get("RUBBERDUCK_CORPUS_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "shared" / "corpus"
+    return Path(__file__).resolve().parents[1] / "fixtures" / "recordings"
 
 
 def corpus_path(provider: str, name: str) -> Path:
