@@ -14,7 +14,7 @@ UI_SOURCES = $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) \
 	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package-lock.json
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test setup lint typecheck unit bench clean ui web-deps web-test chromium e2e
+.PHONY: run test setup lint typecheck unit bench clean ui web-deps web-test chromium wrk e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ $(UI_INDEX): $(UI_SOURCES)
 chromium:
 	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+# Debian's wrk drives bench/cache_hit.py; the suite smoke-runs every bench (tests/integration/test_benches.py).
+wrk:
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+
 run: setup ui
 	$(BIN)/rubberduck serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
@@ -56,7 +60,7 @@ lint: setup web-deps
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+unit: setup wrk
 	$(BIN)/python -m pytest -q --ignore=tests/e2e
 
 web-test: ui
@@ -68,7 +72,7 @@ e2e: ui chromium
 
 test: lint typecheck unit web-test e2e
 
-bench: setup
+bench: setup wrk
 	$(BIN)/python bench/cache_hit.py
 	$(BIN)/python bench/logs_query.py
 

@@ -6,7 +6,9 @@ stores, restarts `rubberduck serve` on it and times GET /api/logs per filter as 
 first call, then p50 and max of several more, next to the 200 ms target. Then SQLite's plan for each
 query. Numbers, not a test.
 
-    .venv/bin/python bench/logs_query.py [--rows 1000000] [--runs 7] [--keep]
+    .venv/bin/python bench/logs_query.py [--rows 1000000] [--runs 7] [--keep] [--smoke]
+
+`--smoke` runs every step on a few thousand rows (the test suite does, so the bench cannot rot).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from rubberduck.api.logs import _decode_cursor
 from rubberduck.db.database import Database
 from rubberduck.db.migrate import upgrade_to_head
 from rubberduck.db.models import RequestLog
-from rubberduck.telemetry.logstore import SQLITE_INSERT, _sqlite_values
+from rubberduck.telemetry.sqlite_rows import LogRow, chunk_rows, insert_statements, sqlite_values
 
 TARGET_MS = 200.0
 DAYS = 30
@@ -139,8 +141,8 @@ def set_up_accounts(data_dir: Path) -> list[BenchUser]:
     return users
 
 
-def generate(users: list[BenchUser], count: int, seed: int = 7) -> Iterator[list[tuple[Any, ...]]]:
-    """Rows in time order with ascending ids, as the writer assigns them, in chunks of stored tuples."""
+def generate(users: list[BenchUser], count: int, seed: int = 7) -> Iterator[list[LogRow]]:
+    """Rows in time order with ascending ids, as the writer assigns them, in chunks of log rows."""
     rng = random.Random(seed)
     now = time.time()
     moments = sorted(rng.uniform(now - DAYS * 86400, now) for _ in range(count))
@@ -149,7 +151,7 @@ def generate(users: list[BenchUser], count: int, seed: int = 7) -> Iterator[list
     owners = rng.choices(users, weights=USER_WEIGHTS, k=count)
     ranks = rng.choices(range(len(PROXY_KINDS)), weights=PROXY_WEIGHTS, k=count)
     keys = [rng.randbytes(32).hex() for _ in range(20_000)]  # hits repeat the keys of earlier misses
-    chunk: list[tuple[Any, ...]] = []
+    chunk: list[LogRow] = []
     for index in range(count):
         proxy_id, provider, models = owners[index].proxies[ranks[index]]
         model = rng.choices(list(models), weights=list(models.values()))[0]
@@ -171,7 +173,7 @@ def generate(users: list[BenchUser], count: int, seed: int = 7) -> Iterator[list
         else:
             path = "/v1/embeddings" if embedding else "/v1/chat/completions"
         row = {
-            "id": index + 1, "created_at": datetime.fromtimestamp(moments[index], UTC),
+            "id": index + 1, "created_at": moments[index],  # epoch seconds, as requests hand them over
             "proxy_id": proxy_id, "user_id": owners[index].id, "client_ip": f"10.0.0.{index % 7 + 1}",
             "method": "POST", "path": path, "operation": "embeddings" if embedding else "chat",
             "model": model, "stream": not embedding and rng.random() < 0.4, "status": status,
@@ -183,7 +185,7 @@ def generate(users: list[BenchUser], count: int, seed: int = 7) -> Iterator[list
             "saved_usd": (cost if cache == "hit" else 0.0) if ok else None,
             "error": None if ok else f"upstream answered {status}",
         }  # fmt: skip
-        chunk.append(_sqlite_values(row))  # the writer's own conversion: the same stored formats
+        chunk.append(row)
         if len(chunk) == CHUNK or index == count - 1:
             yield chunk
             chunk = []
@@ -195,8 +197,11 @@ def insert(database: Path, users: list[BenchUser], count: int) -> float:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA cache_size=-262144")  # this connection only: keep the index pages in memory
         db.execute("BEGIN")
+        rows_per_statement = chunk_rows()
         for chunk in generate(users, count):
-            db.executemany(SQLITE_INSERT, chunk)
+            # The log writer's own statements and conversion: the same stored formats.
+            for sql, parameters in insert_statements(sqlite_values(chunk), rows_per_statement):
+                db.execute(sql, parameters)
         db.execute("COMMIT")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return time.monotonic() - started
@@ -263,7 +268,8 @@ def statement(user: BenchUser, params: dict[str, Any]) -> Any:
     if "cursor" in params:
         moment, ident = _decode_cursor(params["cursor"])
         query = query.where(
-            or_(RequestLog.created_at < moment, and_(RequestLog.created_at == moment, RequestLog.id < ident))
+            RequestLog.created_at <= moment,  # as the route adds it: lets SQLite seek to the cursor
+            or_(RequestLog.created_at < moment, and_(RequestLog.created_at == moment, RequestLog.id < ident)),
         )
     order = (RequestLog.created_at.desc(), RequestLog.id.desc())
     return query.order_by(*order).limit(int(params.get("limit", 50)) + 1)
@@ -301,7 +307,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the temp data dir")
+    parser.add_argument("--smoke", action="store_true", help="every step on 3,000 rows, one run each")
     args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.runs = 3_000, 1
     workdir = Path(tempfile.mkdtemp(prefix="rubberduck-logs-bench-"))
     data_dir, database = workdir / "data", workdir / "data" / "rubberduck.db"
     data_dir.mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 
 PASSWORD = "correct-horse-battery"
+_proxy_names = itertools.count(1)
 
 # The suite registers users freely on shared servers; tests of the product's own defaults (first account
 # only, verification required) start their process with `product_accounts=True`.
@@ -138,7 +140,7 @@ class Api:
         return dict(response.json())
 
     def create_proxy(self, **fields: Any) -> dict[str, Any]:
-        fields.setdefault("name", "test proxy")
+        fields.setdefault("name", f"test proxy {next(_proxy_names)}")  # a user's proxy names are unique
         response = self.http.post("/api/proxies", json=fields)
         assert response.status_code == 201, response.text
         return dict(response.json())

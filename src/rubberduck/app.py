@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fastapi import Depends, FastAPI
 
 from rubberduck import __version__
+from rubberduck.api.errors import install_error_handlers
 from rubberduck.api.failure import failure_router
 from rubberduck.api.health import health_router
 from rubberduck.api.logs import logs_router
@@ -88,7 +89,7 @@ def build_services(settings: Settings) -> Services:
         ]
 
     # Each written batch of log rows feeds the live stream and the metrics roll-ups.
-    live = LogBroadcaster()
+    live = LogBroadcaster(per_owner=settings.max_live_streams_per_user)
     rollups = RollupAggregator(database, settings.metrics_flush_seconds)
     log_writer.listeners += [live, rollups]
     manager = ProxyManager(settings, database, build_registry(), stages, log_writer)
@@ -132,6 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Rubberduck", version=__version__, lifespan=lifespan)
     app.state.services = services
+    install_error_handlers(app)
     include_account_routes(app, accounts)
     ports = PortAllocator(settings.proxy_host, settings.first_proxy_port, {settings.port})
     app.include_router(proxies_router(auth, services.manager, services.cache, ports))

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from rubberduck.redact import configure_logging
 from rubberduck.settings import Settings
 
 
@@ -27,16 +33,47 @@ def _serve(args: argparse.Namespace) -> int:
     from rubberduck.app import create_app
 
     settings = _settings(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.INFO)  # every line redacted; httpx's per-request URLs kept out
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("rubberduck").warning(
             "control plane bound to %s: reachable beyond this machine", settings.host
         )
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    # The socket peer is the client (login throttling counts by it): X-Forwarded-For is believed only
+    # from the reverse proxies listed in RUBBERDUCK_FORWARDED_ALLOW_IPS, never by default.
+    trusted = settings.forwarded_allow_ips
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
     # Server.run picks uvloop and httptools when installed; the proxies share this loop.
-    uvicorn.Server(config).run()
+    _Server(config, app.state.services.live.close, settings.graceful_stop_seconds).run()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also ends the live log streams when told to stop.
+
+    uvicorn waits for every open connection before the app's shutdown runs, and a live stream never
+    ends by itself: one open browser tab would hold SIGTERM forever. Whatever else is still running
+    on the control plane after `graceful_seconds` is cancelled; the proxies then stop, together,
+    under one more such deadline (ProxyManager.shutdown).
+    """
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None], graceful_seconds: float) -> None:
+        config.timeout_graceful_shutdown = max(1, round(graceful_seconds))
+        super().__init__(config)
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        with contextlib.suppress(RuntimeError):  # no loop running (yet): nothing is streaming
+            asyncio.get_running_loop().call_soon_threadsafe(self.on_exit)
 
 
 def _user_create(args: argparse.Namespace) -> int:
@@ -100,5 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = args.handler
-    result: int = handler(args)
+    try:
+        result: int = handler(args)
+    except (ValidationError, OSError, SQLAlchemyError) as exc:
+        # A bad flag, variable or data dir is the user's to fix: one line saying what, no traceback.
+        print(f"error: {describe_error(exc)}", file=sys.stderr)
+        return 1
     return result
+
+
+def describe_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        problems = []
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+        text = "; ".join(problems)
+    elif isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = f"database: {exc.orig}"
+    elif isinstance(exc, SQLAlchemyError):
+        text = f"database: {exc}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())  # one line, whatever the message held

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from rubberduck.permissions import owner_only
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RUBBERDUCK_", extra="ignore")
@@ -28,6 +30,14 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = 600.0
     upstream_connect_timeout_seconds: float = 10.0
     max_request_bytes: int = 64 * 1024 * 1024
+    # Proxy ports: a request head (request line and headers) larger than this gets a 431; a body that
+    # sends nothing for `request_body_idle_seconds`, or is not complete `request_body_timeout_seconds`
+    # after it began (a trickle), gets a 408. A declared length past max_request_bytes: a 413 at once.
+    max_request_header_bytes: int = Field(default=64 * 1024, gt=0)
+    request_body_idle_seconds: float = Field(default=30.0, gt=0)
+    request_body_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Open GET /api/logs/stream connections per user; one more gets a 429. No stream holds a DB session.
+    max_live_streams_per_user: int = Field(default=10, gt=0)
     # Bounded in-memory LRU in front of the persistent cache.
     memory_cache_bytes: int = 256 * 1024 * 1024
     # Responses larger than this are passed through but not cached.
@@ -54,10 +64,14 @@ class Settings(BaseSettings):
     require_verification: bool = True
     password_login: bool = True
     log_retention_days: int | None = None
-    # Brute force: failed logins per account and per client IP within the window, then 429.
+    # Brute force: failed logins per (account, client address) and per client address within the
+    # window, then 429. Never per account alone: that would let anyone lock the owner out.
     login_max_failures_per_account: int = 5
     login_max_failures_per_ip: int = 20
     login_failure_window_seconds: float = 900.0
+    # Reverse proxies (comma-separated addresses) whose X-Forwarded-For names the client; empty: none,
+    # the socket peer is the client. Trusting it from anyone else would let a client pick its address.
+    forwarded_allow_ips: str = ""
     # E-mail: console (links printed to the server log) | smtp | sendgrid.
     email_backend: Literal["console", "smtp", "sendgrid"] = "console"
     email_from: str = "Rubberduck <rubberduck@localhost>"
@@ -104,7 +118,9 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'rubberduck.db').resolve()}"
 
     def prepare_data_dir(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The data dir holds the secret key and the database: owner only (0700), an existing one too."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        owner_only(self.data_dir, 0o700)
 
     def resolved_secret(self) -> str:
         """The configured secret, or one generated once into the data dir with mode 0600."""

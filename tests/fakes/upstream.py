@@ -53,6 +53,9 @@ class FakeResponse:
     chunks: list[bytes] | None = None  # when set: streamed, one http.response.body message per chunk
     hang: bool = False  # never answer; return once the client gives up
     delay: float = 0.0  # seconds to wait before the status line
+    # Pacing of a streamed body, overriding the FakeUpstream's (None: the upstream's own).
+    event_gap: float | None = None
+    tail_gap: float | None = None
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()) -> FakeResponse:
@@ -81,9 +84,21 @@ _NO_ROUTE = FakeResponse.json(404, {"error": "fake upstream: no route"})
 _SHUTTING_DOWN = FakeResponse.json(503, {"error": "fake upstream: shutting down"})
 
 
+# Streams are paced like a real provider's: a short gap between events, and a longer one between the
+# last event and the end of the body (when SDKs that stop at the final event have already hung up).
+EVENT_GAP_S = 0.002
+TAIL_GAP_S = 0.05
+
+
 class FakeUpstream:
-    def __init__(self, *, gate_timeout: float = 30.0) -> None:
+    def __init__(
+        self, *, gate_timeout: float = 30.0, event_gap: float = EVENT_GAP_S, tail_gap: float = TAIL_GAP_S
+    ) -> None:
         self.gate_timeout = gate_timeout  # a held stream continues by itself after this, so no test hangs
+        # Seconds before each streamed chunk after the first, and before the end of a streamed body;
+        # zero sends a stream back to back. A FakeResponse may set its own.
+        self.event_gap = event_gap
+        self.tail_gap = tail_gap
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], _Route] = {}
         self._requests: list[FakeRequest] = []
@@ -277,14 +292,20 @@ class FakeUpstream:
         ]
         if not streamed:  # a plain body gets a length; a streamed one goes out chunked
             headers.append((b"content-length", str(len(response.body)).encode()))
+        event_gap = self.event_gap if response.event_gap is None else response.event_gap
+        tail_gap = self.tail_gap if response.tail_gap is None else response.tail_gap
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         for index, part in enumerate(parts):
+            if streamed and index and event_gap:
+                await asyncio.sleep(event_gap)
             if index == hold_after:
                 await _wait_any([state.gate, state.closing, disconnected], seconds=self.gate_timeout)
             if disconnected.is_set():  # the client went away mid-stream: stop quietly
                 return
             await send({"type": "http.response.body", "body": part, "more_body": streamed})
         if streamed:
+            if tail_gap:  # the last event is out; the body ends a little later
+                await _wait_any([disconnected, state.closing], seconds=tail_gap)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

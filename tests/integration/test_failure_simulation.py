@@ -101,8 +101,21 @@ def test_anthropic_sdk_raises_its_own_class_for_each_simulated_status(api: Api, 
     assert "overloaded_error" in str(raised.value.body)
 
 
-def test_header_faults_are_ignored_unless_allowed(proxy: dict[str, Any]) -> None:
-    assert post(proxy, headers={"x-rubberduck-fault": "500"}).status_code == 200
+def test_header_faults_are_ignored_unless_allowed(
+    api: Api, proxy: dict[str, Any], fake: FakeUpstream
+) -> None:
+    forced = {"x-rubberduck-fault": "500"}
+    assert post(proxy, headers=forced).status_code == 200  # no failure config at all
+    # The fault stage is busy (a latency fault) and still does not obey the header...
+    api.set_failure(proxy["id"], latency={"ms": 1})
+    ignored = post(proxy, headers=forced)
+    assert ignored.status_code == 200 and ignored.json()["choices"]
+    assert fake.count("POST", CHAT) == 1  # the first answer went upstream, this one was a cache hit
+    # ...until it is allowed: then the same header fires the fault (so the stage is really there).
+    api.set_failure(proxy["id"], latency={"ms": 1}, allow_header_faults=True)
+    obeyed = post(proxy, headers=forced)
+    assert obeyed.status_code == 500 and obeyed.json()["error"]["message"]
+    assert post(proxy).status_code == 200  # without the header the same proxy answers as usual
 
 
 def test_a_half_error_rate_on_cache_hits_fails_half_not_three_quarters(
@@ -259,10 +272,10 @@ def test_tpm_limits_tokens(api: Api, proxy: dict[str, Any]) -> None:
     assert second.status_code == 429 and "tokens per minute" in second.json()["error"]["message"]
 
 
-def _seed_failing_then_passing(rate: float) -> int:
+def _seed_failing_then_passing(rate: float, status: int = 429) -> int:
     """A seed whose first request draws an error and whose second does not (dice drawn by FaultState)."""
     for seed in range(1000):
-        state = FaultState(FailureConfig(seed=seed, errors=[{"status": 429, "rate": rate}]))  # type: ignore[list-item]
+        state = FaultState(FailureConfig(seed=seed, errors=[{"status": status, "rate": rate}]))  # type: ignore[list-item]
         if state.pick_error(state.roll().error) and not state.pick_error(state.roll().error):
             return seed
     raise AssertionError("no seed found")
@@ -282,13 +295,21 @@ def test_sdk_retries_a_simulated_429_after_retry_after_then_succeeds(
 
 def test_anthropic_sdk_retries_a_simulated_529(api: Api, fake: FakeUpstream) -> None:
     proxy = api.running_proxy("anthropic", fake.url)
-    seed = _seed_failing_then_passing(0.5)
-    api.set_failure(proxy["id"], seed=seed, errors=[{"status": 429, "rate": 0.5}])
+    seed = _seed_failing_then_passing(0.5, status=529)
+    api.set_failure(proxy["id"], seed=seed, errors=[{"status": 529, "rate": 0.5}])
     client = anthropic.Anthropic(base_url=proxy_url(proxy), api_key="sk-ant", max_retries=2)
-    reply = client.messages.create(
+    answer = client.messages.with_raw_response.create(
         model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "x"}]
     )
-    assert reply.content and fake.count("POST", "/v1/messages") == 1
+    assert answer.http_request.headers["x-stainless-retry-count"] == "1"  # the SDK retried once
+    assert answer.parse().content and fake.count("POST", "/v1/messages") == 1
+    deadline = time.monotonic() + 5
+    while True:  # the proxy's log says what the retry was for: a 529 overloaded, then the answer
+        rows = api.http.get("/api/logs", params={"proxy_id": proxy["id"]}).json()["items"][::-1]
+        if len(rows) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [(row["status"], row["fault"]) for row in rows] == [(529, "error_529"), (200, None)]
 
 
 def test_log_rows_record_which_fault_fired(

@@ -13,6 +13,7 @@ import contextlib
 import json
 import re
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -345,3 +346,118 @@ async def test_a_row_stamped_on_a_whole_second_is_found_by_its_own_cursor(tmp_pa
         assert same == 1
     finally:
         await database.dispose()
+
+
+# ---- crashes: kill -9 loses at most the last flush interval; SIGTERM loses nothing ---------------------------
+
+FLUSH_SECONDS = 0.2  # the server's default log_flush_seconds
+# What the documented bound allows on top of the flush interval: the write of the batch in flight.
+WRITE_MARGIN_SECONDS = 0.3
+BURST_SECONDS = 2.0
+
+
+async def timed_blast(port: int, concurrency: int, done: list[float], stop: asyncio.Event) -> None:
+    """Requests over `concurrency` connections until `stop`; the monotonic time of every 200 goes to `done`."""
+    payload = json.dumps(BODY).encode()
+    request = (
+        f"POST {CHAT} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while not stop.is_set():
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+                assert length is not None
+                await reader.readexactly(int(length.group(1)))
+                assert head.startswith(b"HTTP/1.1 200 ")
+                done.append(time.monotonic())
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return  # the server was killed
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def burst_then(port: int, seconds: float, end: Callable[[], None]) -> tuple[list[float], float]:
+    """Blast the proxy from a thread for `seconds`, then call `end` (a kill or a stop) while it goes on."""
+    done: list[float] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(target=loop.run_until_complete, args=(timed_blast(port, 16, done, stop),))
+    thread.start()
+    try:
+        time.sleep(seconds)
+        assert thread.is_alive() and done, f"{len(done)} answered"
+        ended_at = time.monotonic()
+        end()
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+        loop.close()
+    return done, ended_at
+
+
+def test_kill_9_during_a_burst_loses_at_most_the_last_flush_interval(
+    tmp_path: Path, fake: FakeUpstream
+) -> None:
+    process = RubberduckProcess(tmp_path / "data").start()
+    try:
+        api = Api.new_user(process.url, "crash@example.com")
+        proxy = api.running_proxy("openai", fake.url)
+        assert httpx.post(proxy_url(proxy) + CHAT, json=BODY, timeout=10).status_code == 200
+        database = database_file(process)
+        assert settled_count(database, proxy["id"], 1) == 1
+        writers = log_writer_processes(process)
+        assert process.process is not None
+        server = process.process
+
+        def kill() -> None:
+            server.kill()  # SIGKILL: no shutdown code runs
+            server.wait()
+
+        done, killed_at = burst_then(proxy["port"], BURST_SECONDS, kill)
+        process.process = None
+        deadline = time.monotonic() + 10
+        while any(still_running(pid) for pid in writers):  # the writer finishes the batch it was sent
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        process.stop()
+
+    restarted = RubberduckProcess(tmp_path / "data").start()
+    try:
+        assert health(restarted)["status"] == "ok"
+        stored = row_count(database, proxy["id"]) - 1
+    finally:
+        restarted.stop()
+    bound = killed_at - FLUSH_SECONDS - WRITE_MARGIN_SECONDS
+    old_enough = sum(1 for at in done if at < bound)
+    recent = sum(1 for at in done if at >= killed_at - FLUSH_SECONDS)
+    lag = killed_at - sorted(done)[stored - 1] if 0 < stored <= len(done) else float("nan")
+    print(
+        f"oldest unsaved answer came {lag:.3f} s before the kill; "
+        f"answered {len(done)}, stored {stored}, lost {len(done) - stored}; {recent} answered in the last flush interval"
+    )
+    assert stored >= old_enough
+    assert stored <= len(done) + 16  # rows of requests whose answer was cut off by the kill, at most one each
+
+
+def test_sigterm_during_a_burst_loses_nothing(tmp_path: Path, fake: FakeUpstream) -> None:
+    process = RubberduckProcess(tmp_path / "data").start()
+    try:
+        api = Api.new_user(process.url, "term@example.com")
+        proxy = api.running_proxy("openai", fake.url)
+        assert httpx.post(proxy_url(proxy) + CHAT, json=BODY, timeout=10).status_code == 200
+        database = database_file(process)
+        done, _ = burst_then(proxy["port"], BURST_SECONDS, process.stop)
+    finally:
+        process.stop()
+    stored = row_count(database, proxy["id"]) - 1
+    assert len(done) <= stored <= len(done) + 16

@@ -99,9 +99,12 @@ def test_login_throttle_counts_accounts_and_addresses_separately() -> None:
     throttle = LoginThrottle(per_account=2, per_ip=3, window=60.0)
     throttle.failed("10.0.0.1", "Ann@example.com")
     throttle.failed("10.0.0.2", "ann@example.com")
-    assert throttle.retry_after("10.0.0.3", "ANN@example.com") > 0  # per account, whatever the address
-    throttle.succeeded("ann@example.com")
-    assert throttle.retry_after("10.0.0.3", "ann@example.com") == 0
+    # Never per account alone: failures from elsewhere cannot lock the owner out of a fresh address.
+    assert throttle.retry_after("10.0.0.3", "ANN@example.com") == 0
+    throttle.failed("10.0.0.1", "ann@example.com")
+    assert throttle.retry_after("10.0.0.1", "ANN@example.com") > 0  # per (account, address)
+    throttle.succeeded("10.0.0.1", "ann@example.com")
+    assert throttle.retry_after("10.0.0.1", "ann@example.com") == 0
     for account in ("a", "b", "c"):
         throttle.failed("10.0.0.9", account)
     assert throttle.retry_after("10.0.0.9", "fresh") > 0  # per address, whatever the account

@@ -139,3 +139,30 @@ def test_a_writer_process_writes_batches_and_reports_failures(tmp_path: Path) ->
             assert getattr(rows[0], name) == value, name
     assert rows[0].created_at == datetime(2026, 11, 29, 18, 30, 0, tzinfo=UTC)
     assert rows[1].created_at == datetime(2026, 11, 29, 18, 30, 0, 250_000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("through_writer_process", [False, True])
+def test_a_batch_sent_again_after_it_landed_is_not_an_error(
+    tmp_path: Path, through_writer_process: bool
+) -> None:
+    """A writer that committed but died before answering gets the batch again: rows land once, no failure."""
+    path = tmp_path / "logs.db"
+
+    async def scenario() -> list[tuple[int, str]]:
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        await upgrade_to_head(database)
+        writer = SqliteWriterProcess(str(path)) if through_writer_process else None
+        store = LogStore(database, writer)
+        await store.prepare()
+        batch = [dict(SPARSE_ROW, path="/v1/first"), dict(SPARSE_ROW, path="/v1/second")]
+        await store.insert(batch)
+        await store.insert([*batch, dict(SPARSE_ROW, path="/v1/new")])  # the same ids, plus one new row
+        await store.close()
+        async with database.session() as session:
+            rows = (
+                await session.execute(select(RequestLog.id, RequestLog.path).order_by(RequestLog.id))
+            ).all()
+        await database.dispose()
+        return [(row.id, row.path) for row in rows]
+
+    assert asyncio.run(scenario()) == [(1, "/v1/first"), (2, "/v1/second"), (3, "/v1/new")]

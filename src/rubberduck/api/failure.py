@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rubberduck.api.ownership import owned_proxy
+from rubberduck.api.params import ProxyId
 from rubberduck.auth.users import Auth
 from rubberduck.db.database import Database
 from rubberduck.db.models import User
@@ -24,7 +25,7 @@ def failure_router(
 
     @router.get("/api/proxies/{proxy_id}/failure", response_model=FailureConfig)
     async def get_failure(
-        proxy_id: int,
+        proxy_id: ProxyId,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> FailureConfig:
@@ -33,7 +34,7 @@ def failure_router(
 
     @router.put("/api/proxies/{proxy_id}/failure", response_model=FailureConfig)
     async def put_failure(
-        proxy_id: int,
+        proxy_id: ProxyId,
         config: FailureConfig,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,11 +11,13 @@ from typing import Any
 from fastapi import HTTPException, Query, status
 from sqlalchemy import ColumnElement, and_
 
+from rubberduck.api.params import ProxyIdFilter
 from rubberduck.db.models import RequestLog
 from rubberduck.telemetry.logstore import row_time
 from rubberduck.telemetry.sqlite_rows import LogRow
 
 CACHE_STATUSES = ("hit", "miss", "bypass")
+_STATUS = re.compile(r"([1-5])([0-9][0-9]|xx)", re.ASCII)  # a status code or class, 100-599
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -39,17 +42,18 @@ class LogFilters:
     def status_range(self) -> tuple[int, int] | None:
         if self.status is None:
             return None
-        text = self.status.strip().lower()
-        if len(text) == 3 and text[0].isdigit() and text[1:] == "xx":
-            return int(text[0]) * 100, int(text[0]) * 100 + 99
-        if text.isdigit():
-            return int(text), int(text)
+        found = _STATUS.fullmatch(self.status.strip().lower())
+        if found is not None:
+            first, rest = found.groups()
+            if rest == "xx":
+                return int(first) * 100, int(first) * 100 + 99
+            return int(first + rest), int(first + rest)
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[
                 {
                     "loc": ["query", "status"],
-                    "msg": "use a code like 429 or a class like 4xx",
+                    "msg": "use a code like 429 or a class like 4xx (100-599)",
                     "type": "value_error",
                 }
             ],
@@ -92,7 +96,7 @@ class LogFilters:
 
 
 def log_filters(
-    proxy_id: int | None = Query(None),
+    proxy_id: ProxyIdFilter = None,
     status: str | None = Query(None, description="a code (429) or a class (4xx)"),
     cache_status: str | None = Query(None, pattern="^(hit|miss|bypass)$"),
     fault: str | None = Query(None, description="a fault name such as error_429, or `none`"),
@@ -100,7 +104,9 @@ def log_filters(
     since: datetime | None = Query(None),
     until: datetime | None = Query(None),
 ) -> LogFilters:
-    return LogFilters(proxy_id, status, cache_status, fault, model, aware(since), aware(until))
+    filters = LogFilters(proxy_id, status, cache_status, fault, model, aware(since), aware(until))
+    filters.status_range()  # checked here, at the edge: 422 before any query or stream starts
+    return filters
 
 
 def row_to_json(row: RequestLog | LogRow) -> dict[str, Any]:

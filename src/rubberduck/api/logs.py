@@ -6,23 +6,24 @@ import asyncio
 import base64
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
-from fastapi_users.authentication import Strategy
 from pydantic import BaseModel
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Receive, Scope, Send
 
 from rubberduck.api.logfilters import LOG_FIELDS, LogFilters, aware, log_filters, row_to_json
+from rubberduck.api.params import MAX_ROW_ID
 from rubberduck.auth.users import Auth
 from rubberduck.db.database import Database
 from rubberduck.db.models import RequestLog, User
-from rubberduck.telemetry.live import LogBroadcaster
+from rubberduck.telemetry.live import LogBroadcaster, TooManySubscriptions
 from rubberduck.telemetry.logsink import BatchLogWriter
 
 EXPORT_BATCH = 1000
@@ -45,7 +46,10 @@ def _encode_cursor(row: RequestLog) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         moment, ident = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(moment), int(ident)
+        row_id = int(ident)
+        if not 1 <= row_id <= MAX_ROW_ID:
+            raise ValueError("row id out of range")
+        return datetime.fromisoformat(moment), row_id
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -129,15 +133,25 @@ def logs_router(auth: Auth, database: Database, writer: BatchLogWriter, live: Lo
         request: Request,
         filters: LogFilters = Depends(log_filters),
         access_token: str | None = Query(None, description="for EventSource, which cannot send headers"),
-        strategy: Strategy[User, Any] = Depends(auth.backend.get_strategy),
-        user_manager: Any = Depends(auth.users.get_user_manager),
     ) -> StreamingResponse:
+        """Rows as server-sent events while they are written; at most `per_owner` streams per user.
+
+        The caller is looked up once, in a session closed before the stream starts (no dependency
+        that yields a session: those stay open until the response ends), so an open stream holds no
+        database connection however long it lasts.
+        """
         token = access_token or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        user = await strategy.read_token(token, user_manager) if token else None
+        user = await auth.user_for_token(token) if token else None
         if user is None or not user.is_active:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Unauthorized")
         user_id = user.id
-        subscription = live.subscribe(lambda row: filters.matches(row, user_id))
+        try:
+            subscription = live.subscribe(lambda row: filters.matches(row, user_id), owner=user_id)
+        except TooManySubscriptions:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                detail=f"At most {live.per_owner} live log streams may be open per user; close one first.",
+            ) from None
 
         async def events() -> AsyncIterator[bytes]:
             try:
@@ -148,15 +162,34 @@ def logs_router(auth: Auth, database: Database, writer: BatchLogWriter, live: Lo
                     except TimeoutError:
                         yield b": keep-alive\n\n"
                         continue
+                    if row is None:  # the server is stopping
+                        return
                     yield b"event: log\ndata: " + orjson.dumps(row_to_json(row)) + b"\n\n"
             finally:
                 live.unsubscribe(subscription)
 
-        return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        return _LiveStream(
+            lambda: live.unsubscribe(subscription),
+            events(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache"},
         )
 
     return router
+
+
+class _LiveStream(StreamingResponse):
+    """A stream that gives its subscription back however it ends, even before its first event."""
+
+    def __init__(self, release: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
 
 
 async def _json_array(rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

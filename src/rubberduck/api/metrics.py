@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rubberduck.api.params import ProxyIdFilter
 from rubberduck.auth.users import Auth
 from rubberduck.db.models import Proxy, User
 from rubberduck.proxy.manager import ProxyManager
@@ -43,7 +44,7 @@ def metrics_router(
     @router.get("/api/metrics")
     async def get_metrics(
         window: str = Query("1h", pattern="^(1h|24h|7d)$"),
-        proxy_id: int | None = Query(None),
+        proxy_id: ProxyIdFilter = None,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from rubberduck.auth.users import Auth
@@ -18,6 +18,8 @@ PREFIX = "pricing:"
 
 
 class ModelPrice(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     input: float = Field(ge=0, description="USD per 1M input tokens")
     output: float = Field(ge=0, description="USD per 1M output tokens")
     cached: float | None = Field(default=None, ge=0, description="USD per 1M cached input tokens")

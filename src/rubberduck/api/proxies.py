@@ -6,9 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rubberduck.api.ownership import owned_proxy
+from rubberduck.api.params import ProxyId
 from rubberduck.api.ports import PortAllocator
 from rubberduck.api.schemas import CacheCleared, ProxyCreate, ProxyRead, ProxyUpdate
 from rubberduck.auth.users import Auth
@@ -16,6 +18,7 @@ from rubberduck.cache.store import LayeredCache
 from rubberduck.db.models import Proxy, User
 from rubberduck.providers.base import ProviderAdapter
 from rubberduck.proxy.manager import ProxyManager
+from rubberduck.redact import has_masked_credential, restore_masked
 
 
 def field_error(field: str, message: str, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTTPException:
@@ -35,6 +38,26 @@ def validate_provider_fields(
     if unknown:
         raise field_error("options", f"unknown option(s) {unknown}; allowed: {sorted(adapter.option_keys)}")
     adapter.validate_options(options)
+
+
+async def check_name_free(session: AsyncSession, owner: User, name: str, proxy_id: int | None) -> None:
+    """A user's proxy names are unique (a unique index backs this up); others may use the same ones."""
+    query = select(Proxy.id).where(Proxy.owner_id == owner.id, Proxy.name == name)
+    if proxy_id is not None:
+        query = query.where(Proxy.id != proxy_id)
+    if (await session.scalars(query.limit(1))).first() is not None:
+        raise field_error("name", f"you already have a proxy named {name!r}", status.HTTP_409_CONFLICT)
+
+
+async def commit_named(session: AsyncSession, owner: User, proxy: Proxy) -> None:
+    """Commit; a concurrent request that took the same name first makes this a 409, not a 500."""
+    name, proxy_id = proxy.name, proxy.id
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        await check_name_free(session, owner, name, proxy_id)
+        raise
 
 
 def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports: PortAllocator) -> APIRouter:
@@ -58,6 +81,9 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
             validate_provider_fields(providers, body.provider, body.upstream_url, body.options)
         except ValueError as exc:
             raise field_error("options", str(exc)) from exc
+        if has_masked_credential(body.upstream_url):
+            raise field_error("upstream_url", "enter the credential: '***' is only a mask")
+        await check_name_free(session, user, body.name, None)
         port = body.port
         if port is None:
             port = await ports.next_free(session)
@@ -68,12 +94,12 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
         )
         proxy.port = port
         session.add(proxy)
-        await session.commit()
+        await commit_named(session, user, proxy)
         return proxy
 
     @router.get("/{proxy_id}", response_model=ProxyRead)
     async def get_proxy(
-        proxy_id: int,
+        proxy_id: ProxyId,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> Proxy:
@@ -81,7 +107,7 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
 
     @router.patch("/{proxy_id}", response_model=ProxyRead)
     async def update_proxy(
-        proxy_id: int,
+        proxy_id: ProxyId,
         body: ProxyUpdate,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
@@ -91,6 +117,11 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
         for required in ("name", "provider", "tags", "options"):
             if required in changes and changes[required] is None:
                 raise field_error(required, "may not be null")
+        if changes.get("upstream_url") is not None:
+            # The UI sends back the masked URL it was shown: a `***` there means "keep the stored secret".
+            changes["upstream_url"] = restore_masked(changes["upstream_url"], proxy.upstream_url)
+            if has_masked_credential(changes["upstream_url"]):
+                raise field_error("upstream_url", "enter the credential again: '***' is only its mask")
         merged_provider = changes.get("provider", proxy.provider)
         merged_url = changes.get("upstream_url", proxy.upstream_url)
         merged_options = changes.get("options", proxy.options)
@@ -98,6 +129,8 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
             validate_provider_fields(providers, merged_provider, merged_url, merged_options)
         except ValueError as exc:
             raise field_error("options", str(exc)) from exc
+        if "name" in changes and changes["name"] != proxy.name:
+            await check_name_free(session, user, changes["name"], proxy.id)
         port_changed = "port" in changes and changes["port"] != proxy.port
         if "port" in changes:
             if changes["port"] is None:
@@ -105,13 +138,13 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
             await ports.check_available(session, changes["port"], proxy.id)
         for name, value in changes.items():
             setattr(proxy, name, value)
-        await session.commit()
+        await commit_named(session, user, proxy)
         await manager.reconfigure(proxy, port_changed=port_changed)
         return proxy
 
     @router.delete("/{proxy_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def delete_proxy(
-        proxy_id: int,
+        proxy_id: ProxyId,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> Response:
@@ -124,7 +157,7 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
 
     @router.post("/{proxy_id}/start", response_model=ProxyRead)
     async def start_proxy(
-        proxy_id: int,
+        proxy_id: ProxyId,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> Proxy:
@@ -134,7 +167,7 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
 
     @router.post("/{proxy_id}/stop", response_model=ProxyRead)
     async def stop_proxy(
-        proxy_id: int,
+        proxy_id: ProxyId,
         force: bool = Query(False, description="Drop open connections now instead of draining them"),
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
@@ -145,7 +178,7 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
 
     @router.delete("/{proxy_id}/cache", response_model=CacheCleared)
     async def clear_cache(
-        proxy_id: int,
+        proxy_id: ProxyId,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> CacheCleared:

@@ -62,7 +62,7 @@ def login_router(auth: Auth, policy: PolicyStore, throttle: LoginThrottle) -> AP
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail=METHOD_DISABLED)
         if settings.require_verification and not user.is_verified:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=ErrorCode.LOGIN_USER_NOT_VERIFIED)
-        throttle.succeeded(account)
+        throttle.succeeded(ip, account)
         response = await auth.backend.login(strategy, user)
         await user_manager.on_after_login(user, request, response)
         return response

@@ -1,7 +1,9 @@
-"""Sliding-window counters for brute-force protection: failed logins per account and per client IP."""
+"""Sliding-window counters for brute-force protection: failed logins per (account, client address) and
+per client address."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -63,22 +65,46 @@ class SlidingWindow:
 
 
 class LoginThrottle:
-    """Failed logins counted per account and per IP; either over its limit refuses further attempts.
+    """Failed logins counted per (account, address) and per address; either over its limit refuses.
 
-    A success clears the account's count (the owner is back) but not the IP's, so an attacker who owns
-    one account cannot use it to reset the counter while guessing others from the same address.
+    Never per account alone: then anyone, from anywhere, could lock the owner out by failing on purpose.
+    The owner's right password from an address that has not failed still logs in. A success clears the
+    (account, address) count but not the address's, so an attacker who owns one account cannot use it
+    to reset the counter while guessing others from the same address.
     """
 
     def __init__(self, per_account: int, per_ip: int, window: float) -> None:
-        self.accounts = SlidingWindow(per_account, window)
+        self.pairs = SlidingWindow(per_account, window)
         self.ips = SlidingWindow(per_ip, window)
 
     def retry_after(self, ip: str, account: str) -> float:
-        return max(self.accounts.retry_after(account.lower()), self.ips.retry_after(ip))
+        address = address_key(ip)
+        return max(self.pairs.retry_after(_pair(address, account)), self.ips.retry_after(address))
 
     def failed(self, ip: str, account: str) -> None:
-        self.accounts.hit(account.lower())
-        self.ips.hit(ip)
+        address = address_key(ip)
+        self.pairs.hit(_pair(address, account))
+        self.ips.hit(address)
 
-    def succeeded(self, account: str) -> None:
-        self.accounts.clear(account.lower())
+    def succeeded(self, ip: str, account: str) -> None:
+        self.pairs.clear(_pair(address_key(ip), account))
+
+
+def address_key(ip: str) -> str:
+    """What one client's failures count against: its IPv4 address, or its IPv6 /64.
+
+    One host usually holds a whole IPv6 /64, so counting single v6 addresses would let it rotate them.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def _pair(address: str, account: str) -> str:
+    return f"{address} {account.lower()}"  # an address holds no blank

@@ -177,6 +177,9 @@ class Auth:
     get_user_manager: Callable[..., AsyncGenerator[UserManager, None]]
     # (user, token) of an active user, verified or not: what logout needs.
     current_user_token: Callable[..., Any]
+    # The user a bearer token names (None if it names nobody), read in a session of its own that is
+    # closed before it returns: for long-lived responses, which must not hold a session while they run.
+    user_for_token: Callable[[str], Awaitable[User | None]]
 
 
 def build_auth(
@@ -203,6 +206,12 @@ def build_auth(
         name="jwt", transport=BearerTransport(tokenUrl="/api/auth/jwt/login"), get_strategy=get_strategy
     )
     users = FastAPIUsers[User, uuid.UUID](get_user_manager, [backend])
+
+    async def user_for_token(token: str) -> User | None:
+        async with database.session() as session:
+            manager = UserManager(SQLAlchemyUserDatabase(session, User), secret, hooks)
+            return await RevocableJWTStrategy(secret, lifetime_seconds, session).read_token(token, manager)
+
     active_user = users.current_user(active=True)
 
     async def current_user(user: User = Depends(active_user)) -> User:
@@ -224,6 +233,7 @@ def build_auth(
         get_session=get_session,
         get_user_manager=get_user_manager,
         current_user_token=users.authenticator.current_user_token(active=True),
+        user_for_token=user_for_token,
     )
 
 

@@ -36,6 +36,8 @@ class User(SQLAlchemyBaseUserTableUUID, Base):
 
 class Proxy(Base):
     __tablename__ = "proxies"
+    # One user's proxies have distinct names; different users may share a name.
+    __table_args__ = (Index("uq_proxies_owner_name", "owner_id", "name", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     owner_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -14,7 +14,8 @@ SimulatedStatus = Literal[400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502,
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Python's JSON parser reads NaN and Infinity: no rate, delay or limit may be either.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TimeoutFault(_Strict):

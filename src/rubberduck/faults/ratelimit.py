@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 WINDOW_SECONDS = 60.0
 
@@ -28,11 +28,12 @@ class Quota:
 class TokenCharge:
     """One request's entry in the token window, corrected once the real usage is known."""
 
-    __slots__ = ("at", "tokens")
+    __slots__ = ("at", "in_window", "tokens")
 
     def __init__(self, at: float, tokens: int) -> None:
         self.at = at
         self.tokens = tokens
+        self.in_window = True
 
 
 class SlidingWindowLimiter:
@@ -52,7 +53,9 @@ class SlidingWindowLimiter:
         while self._requests and self._requests[0] <= horizon:
             self._requests.popleft()
         while self._charges and self._charges[0].at <= horizon:
-            self._tokens_in_window -= self._charges.popleft().tokens
+            charge = self._charges.popleft()
+            charge.in_window = False
+            self._tokens_in_window -= charge.tokens
 
     def acquire(self, estimated_tokens: int) -> tuple[Quota, TokenCharge | None]:
         """Admit and record the request, or refuse it with the seconds until it would fit."""
@@ -79,10 +82,21 @@ class SlidingWindowLimiter:
         ), charge
 
     def correct(self, charge: TokenCharge, actual_tokens: int) -> None:
-        """Replace the estimate with the real input + output tokens (if still in the window)."""
-        if charge in self._charges:
+        """Replace the estimate with the real input + output tokens (if still in the window).
+
+        The log writer calls it once it has read the answer's usage, off the request path.
+        """
+        if charge.in_window:
             self._tokens_in_window += actual_tokens - charge.tokens
         charge.tokens = actual_tokens
+
+    def peek(self) -> Quota:
+        """The window as it stands, recording nothing (for a 429 another fault simulates)."""
+        now = self._now()
+        self._expire(now)
+        reset_requests = self._requests[0] + WINDOW_SECONDS - now if self._requests else 0.0
+        reset_tokens = self._charges[0].at + WINDOW_SECONDS - now if self._charges else 0.0
+        return self._quota(True, reset_requests, reset_tokens, 0.0)
 
     def _quota(
         self, allowed: bool, reset_requests: float, reset_tokens: float, retry: float, reason: str = ""
@@ -98,6 +112,33 @@ class SlidingWindowLimiter:
             retry_after_s=max(0.0, retry),
             reason=reason,
         )
+
+
+# What a 429 reports for a dimension the proxy does not limit: OpenAI's tier-1 limits for gpt-4o-mini.
+PLAUSIBLE_RPM = 500
+PLAUSIBLE_TPM = 200_000
+
+
+def refusal_quota(quota: Quota | None, retry_after_s: float) -> Quota:
+    """The quota a simulated 429 reports: the limiter's own numbers where it limits, plausible ones elsewhere.
+
+    A provider's 429 always carries both the request and the token limits. When no limit the proxy keeps
+    explains the refusal (an injected 429), the first dimension it does not limit is shown exhausted,
+    resetting when the client is told to retry.
+    """
+    base = quota or Quota(False, None, None, 0.0, None, None, 0.0, retry_after_s)
+    quota = replace(base, allowed=False, retry_after_s=retry_after_s)
+    explained = bool(base.reason)  # the limiter refused: its numbers say why
+    if quota.limit_requests is None:
+        quota.limit_requests = PLAUSIBLE_RPM
+        quota.remaining_requests = PLAUSIBLE_RPM if explained else 0
+        quota.reset_requests_s = 0.0 if explained else retry_after_s
+        explained = True
+    if quota.limit_tokens is None:
+        quota.limit_tokens = PLAUSIBLE_TPM
+        quota.remaining_tokens = PLAUSIBLE_TPM if explained else 0
+        quota.reset_tokens_s = 0.0 if explained else retry_after_s
+    return quota
 
 
 def estimate_tokens(body: object, raw_size: int) -> int:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from rubberduck.faults.config import IPLists
 from rubberduck.faults.ipmatch import NO_FILTER, IPFilter
-from rubberduck.faults.ratelimit import estimate_tokens
+from rubberduck.faults.ratelimit import Quota, estimate_tokens, refusal_quota
 from rubberduck.providers.base import kind_for_status
 from rubberduck.proxy.exchange import Exchange, ProxyResponse, StreamFault
 from rubberduck.proxy.runtime import ProxyRuntime
@@ -16,10 +17,26 @@ DEFAULT_RETRY_AFTER_S = 1.0
 
 
 def simulated_error(
-    exchange: Exchange, runtime: ProxyRuntime, status: int, message: str, retry_after: float | None
+    exchange: Exchange,
+    runtime: ProxyRuntime,
+    status: int,
+    message: str,
+    retry_after: float | None,
+    quota: Quota | None = None,
 ) -> None:
+    """The provider's own error; a 429 also carries its rate-limit headers, as a real one does.
+
+    `quota` is the rate limiter's refusal; without it a 429 reports the limiter's window as it stands.
+    """
     reply = runtime.adapter.error(status, kind_for_status(status), message, retry_after)
-    exchange.response = ProxyResponse(reply.status, reply.headers, body=reply.body)
+    headers = reply.headers
+    if status == 429:
+        limiter = runtime.faults.limiter
+        if quota is None and limiter is not None:
+            quota = limiter.peek()
+        retry = retry_after if retry_after is not None else DEFAULT_RETRY_AFTER_S
+        headers = headers + runtime.adapter.rate_limit_headers(refusal_quota(quota, retry))
+    exchange.response = ProxyResponse(reply.status, headers, body=reply.body)
 
 
 class GlobalIPFilter:
@@ -63,25 +80,16 @@ class RateLimitStage:
             return
         estimate = estimate_tokens(exchange.request.json, len(exchange.request.body))
         quota, charge = limiter.acquire(estimate)
-        headers = runtime.adapter.rate_limit_headers(quota)
         if not quota.allowed:
             exchange.fault = "rate_limit"
             message = (
                 f"Rubberduck: rate limit reached ({quota.reason}). Retry after {quota.retry_after_s:.1f}s."
             )
-            simulated_error(exchange, runtime, 429, message, max(quota.retry_after_s, 0.001))
-            assert exchange.response is not None
-            exchange.response.headers.extend(headers)
+            simulated_error(exchange, runtime, 429, message, max(quota.retry_after_s, 0.001), quota)
             return
-        exchange.extra_headers.extend(headers)
-        if charge is not None:
-
-            async def correct() -> None:
-                usage = exchange.usage
-                if usage is not None and usage.input_tokens is not None:
-                    limiter.correct(charge, usage.input_tokens + (usage.output_tokens or 0))
-
-            exchange.after.append(correct)
+        exchange.extra_headers.extend(runtime.adapter.rate_limit_headers(quota))
+        if charge is not None:  # the log writer reads the real usage and corrects the estimate with it
+            exchange.charge_tokens = partial(limiter.correct, charge)
 
 
 class FaultStage:

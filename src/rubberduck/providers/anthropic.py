@@ -57,6 +57,7 @@ class AnthropicAdapter(ProviderAdapter):
     default_upstream = "https://api.anthropic.com"
     # Betas and API versions change the response shape, so they must change the cache key.
     key_headers = ("anthropic-version", "anthropic-beta")
+    final_event_lines = frozenset({b"event: message_stop"})
     snippet = (
         "from anthropic import Anthropic\n\n"
         'client = Anthropic(base_url="{proxy_url}", api_key="sk-ant-...")\n'

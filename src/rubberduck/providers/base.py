@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from rubberduck.faults.ratelimit import Quota
+from rubberduck.providers.stream_end import SseFinalEvent, StreamEnd
 from rubberduck.types import RawHeaders
 
 
@@ -115,9 +116,9 @@ class ProviderAdapter:
         """Raise ValueError naming the bad option."""
         timeout = options.get("upstream_timeout_seconds")
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-        ):
-            raise ValueError("upstream_timeout_seconds must be a positive number")
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 86_400
+        ):  # the chained comparison is False for NaN too
+            raise ValueError("upstream_timeout_seconds must be a number of seconds above 0, at most 86400")
 
     def route(self, request: RequestView) -> Route:
         body = request.json if isinstance(request.json, dict) else {}
@@ -158,9 +159,37 @@ class ProviderAdapter:
         """Whether a 200 stream carries the provider's mid-stream error: such a stream is not cached."""
         return False
 
+    # How this provider's SSE streams end: the first line of a final event (`data: [DONE]`,
+    # `event: message_stop`), or markers that all appear in a final event (Gemini's last chunk).
+    final_event_lines: ClassVar[frozenset[bytes]] = frozenset()
+    final_event_markers: ClassVar[tuple[bytes, ...]] = ()
+
+    def stream_end(self, route: Route, headers: RawHeaders) -> StreamEnd | None:
+        """A detector of the final event of this streamed answer; None leaves it to the end of the body.
+
+        An encoded (gzip) stream is not inspected: its end of body is the only end it has.
+        """
+        if not route.stream or encoded(headers) or not content_type(headers).startswith(b"text/event-stream"):
+            return None
+        if not self.final_event_lines and not self.final_event_markers:
+            return None
+        return SseFinalEvent(self.final_event_lines, self.final_event_markers)
+
     def rate_limit_headers(self, quota: Quota) -> RawHeaders:
         """The provider's remaining-quota headers for a simulated rate limit (none by default)."""
         return []
+
+
+def content_type(headers: RawHeaders) -> bytes:
+    return next((value.lower() for name, value in headers if name.lower() == b"content-type"), b"")
+
+
+def encoded(headers: RawHeaders) -> bool:
+    """Whether the body carries a Content-Encoding other than identity."""
+    return any(
+        name.lower() == b"content-encoding" and value.strip().lower() not in (b"", b"identity")
+        for name, value in headers
+    )
 
 
 def json_reply(status: int, payload: bytes, extra: RawHeaders | None = None) -> ErrorReply:

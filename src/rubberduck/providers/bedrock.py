@@ -25,6 +25,8 @@ from rubberduck.providers.base import (
     UpstreamRequest,
     UpstreamSetupError,
     Usage,
+    content_type,
+    encoded,
     json_reply,
 )
 from rubberduck.providers.bedrock_signing import (
@@ -35,6 +37,7 @@ from rubberduck.providers.bedrock_signing import (
     sign,
 )
 from rubberduck.providers.bedrock_usage import bedrock_usage
+from rubberduck.providers.stream_end import EventStreamFinalFrame, StreamEnd
 from rubberduck.types import RawHeaders
 
 # Actions after /model/{modelId}/ -> (operation, streamed answer).
@@ -209,6 +212,13 @@ class BedrockAdapter(ProviderAdapter):
 
     def usage(self, body: bytes, stream: bool) -> Usage | None:
         return bedrock_usage(body, stream)
+
+    def stream_end(self, route: Route, headers: RawHeaders) -> StreamEnd | None:
+        if not route.stream or encoded(headers):
+            return None
+        if not content_type(headers).startswith(b"application/vnd.amazon.eventstream"):
+            return None
+        return EventStreamFinalFrame()
 
     def stream_failed(self, body: bytes) -> bool:
         # Exception frames carry the header `:message-type` = `exception` (a string header, type 7).

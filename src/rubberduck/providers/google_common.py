@@ -117,6 +117,10 @@ class GoogleAdapter(ProviderAdapter):
     """The route and error rules both Google adapters share; each adds its own upstream and snippet."""
 
     secret_query_params = GOOGLE_SECRET_QUERY_PARAMS
+    # A native stream has no terminator: its last chunk is the one with a finishReason (and the
+    # totals). The OpenAI-compatible endpoint ends with [DONE], Claude's rawPredict with message_stop.
+    final_event_lines = frozenset({b"data: [DONE]", b"event: message_stop"})
+    final_event_markers = (b'"finishReason":', b'"usageMetadata":')
 
     def route(self, request: RequestView) -> Route:
         # The base route reads `model` and `stream` from the body: right for Vertex's OpenAI-compatible

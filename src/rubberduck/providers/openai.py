@@ -72,6 +72,15 @@ class OpenAIAdapter(ProviderAdapter):
         'client = OpenAI(base_url="{proxy_url}/v1", api_key="sk-...")\n'
         'client.chat.completions.create(model="{model}", messages=[{{"role": "user", "content": "Hi"}}])\n'
     )
+    # Chat and completions end with `data: [DONE]`; the Responses API with its terminal event.
+    final_event_lines = frozenset(
+        {
+            b"data: [DONE]",
+            b"event: response.completed",
+            b"event: response.incomplete",
+            b"event: response.failed",
+        }
+    )
 
     def route(self, request: RequestView) -> Route:
         route = super().route(request)
@@ -104,12 +113,13 @@ class OpenAIAdapter(ProviderAdapter):
 
 
 def duration(seconds: float) -> str:
-    """OpenAI's reset format: `1m26.4s`, `6s`, `4ms`."""
-    if seconds < 1:
-        return f"{max(0, round(seconds * 1000))}ms"
-    minutes, rest = divmod(seconds, 60)
-    text = f"{rest:.3f}".rstrip("0").rstrip(".") + "s"
-    return f"{int(minutes)}m{text}" if minutes else text
+    """OpenAI's reset format (Go's durations), to the millisecond: `6m0s`, `1m26.4s`, `6s`, `20ms`, `0s`."""
+    milliseconds = max(0, round(seconds * 1000))
+    if milliseconds < 1000:
+        return f"{milliseconds}ms" if milliseconds else "0s"
+    minutes, rest = divmod(milliseconds, 60_000)
+    text = f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    return f"{minutes}m{text}" if minutes else text
 
 
 def openai_rate_limit_headers(quota: Quota) -> RawHeaders:

@@ -6,9 +6,10 @@ import asyncio
 import logging
 import time
 
-from rubberduck.providers.base import RequestView, kind_for_status
+from rubberduck.providers.base import RequestView, Route, kind_for_status
 from rubberduck.proxy.exchange import Exchange, ProxyResponse
 from rubberduck.proxy.headers import header_dict
+from rubberduck.proxy.paths import path_problem
 from rubberduck.proxy.reading import RequestReader
 from rubberduck.proxy.respond import log_row, send_response, send_simple
 from rubberduck.proxy.runtime import ProxyRuntime
@@ -68,21 +69,28 @@ class ProxyApp:
         """Read and understand the request; answer malformed ones at once in the provider's format."""
         runtime = self.runtime
         adapter = runtime.adapter
+        started, received_at = time.perf_counter(), time.time()
         try:
             body = await _read_body(receive, runtime.max_request_bytes)
         except ClientGone:
             return None
         except BodyTooLarge:
             message = f"Request body exceeds the limit of {runtime.max_request_bytes} bytes."
-            reply = adapter.error(413, "request_too_large", message)
-            await send_simple(send, reply.status, reply.headers, reply.body, b"bypass")
+            await self._refuse(scope, send, (started, received_at), 413, "request_too_large", message, None)
             return None
         headers = header_dict(scope["headers"])
         method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
+        problem = path_problem(path)  # NUL, control characters, `..` above the root: never forwarded
+        if problem is not None:
+            reply = adapter.error(400, "invalid_request", problem)
+            await send_simple(send, reply.status, reply.headers, reply.body, b"bypass")
+            return None
         reading = self.reader.read(method, path, query, headers, body)
         if not reading.json_ok:
-            reply = adapter.error(400, "invalid_request", INVALID_JSON)
-            await send_simple(send, reply.status, reply.headers, reply.body, b"bypass")
+            route = reading.route_copy()
+            await self._refuse(
+                scope, send, (started, received_at), 400, "invalid_request", INVALID_JSON, route
+            )
             return None
         view = RequestView(method, path, query, headers, body, reading.parsed)
         client = scope.get("client")
@@ -91,6 +99,41 @@ class ProxyApp:
         )
         exchange.cache_key = reading.cache_key
         return exchange
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        send: Send,
+        times: tuple[float, float],
+        status: int,
+        kind: str,
+        message: str,
+        route: Route | None,
+    ) -> None:
+        """Answer a request the pipeline never sees, in the provider's format, and log it like any other.
+
+        The row has what is known without the body (path, operation, status, the error's kind) and
+        never the body or the query.
+        """
+        runtime = self.runtime
+        reply = runtime.adapter.error(status, kind, message)
+        method, path = scope["method"], _printable(scope["path"])
+        view = RequestView(method, path, "", {}, b"", None)
+        if route is None:
+            try:  # the path alone often names the operation (and, e.g. for Bedrock, the model)
+                route = runtime.adapter.route(view)
+            except Exception:
+                route = Route(path)
+        client = scope.get("client")
+        exchange = Exchange(runtime.proxy_id, view, [], client[0] if client else None, route)
+        exchange.started, exchange.received_at = times
+        exchange.response = ProxyResponse(reply.status, reply.headers, body=reply.body)
+        exchange.error = f"{kind}: {message}"
+        try:
+            await send_simple(send, reply.status, reply.headers, reply.body, b"bypass")
+        finally:
+            exchange.finished = time.perf_counter()
+            self.log_sink.append(log_row(exchange, runtime))
 
     async def _run(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         runtime = self.runtime
@@ -128,6 +171,13 @@ class ProxyApp:
             except Exception:
                 logger.exception("a stage failed after a request")
         self.log_sink.append(log_row(exchange, runtime))
+
+
+def _printable(path: str) -> str:
+    """A path fit for a log row: control characters (a NUL breaks a Postgres text column) escaped."""
+    if path.isprintable():
+        return path
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in path)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rubberduck.providers.base import RequestView, Route, Usage
+from rubberduck.providers.base import RequestView, Route
+from rubberduck.providers.stream_end import StreamEnd
 from rubberduck.types import RawHeaders
 
 
@@ -23,6 +24,8 @@ class ProxyResponse:
     chunks: tuple[bytes, ...] | None = None
     # A cache hit's complete headers (x-rubberduck-cache and content-length included), sent as they are.
     ready_headers: RawHeaders | None = None
+    # Recognises the provider's final event in an upstream stream: the answer is complete there.
+    end: StreamEnd | None = None
 
 
 logger = logging.getLogger("rubberduck.proxy")
@@ -60,8 +63,14 @@ class Exchange:
     captured_bytes: int = 0
     capture_overflow: bool = False
     body_complete: bool = False
-    client_gone: bool = False
-    usage: Usage | None = None
+    client_gone: bool = False  # hung up before the answer was complete: an abandoned request
+    # The provider's final event went out and the rest of the upstream body is still coming; a client
+    # that hangs up now (as SDKs do at the final event) has its whole answer and ends the request quietly.
+    draining: bool = False
+    client_left: bool = False
+    # Set by the rate-limit stage: corrects its token window with the real usage, which the log writer
+    # reads off the request path (input + output tokens).
+    charge_tokens: Callable[[int], None] | None = None
     # Callbacks stages register: run when the body is out (before the client is told), and after.
     on_complete: list[Callable[[], None]] = field(default_factory=list)
     after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -69,7 +78,11 @@ class Exchange:
     watcher: asyncio.Task[None] | None = None
 
     def mark_complete(self) -> None:
-        """The whole body went out, the client is not yet told: run the stages' on_complete hooks."""
+        """The answer is complete, the client is not yet told: run the stages' on_complete hooks.
+
+        For an upstream stream this is at the provider's final event, before that chunk goes out; when
+        more bytes follow it before the body ends, the hooks run once more, over the whole body.
+        """
         self.body_complete = True
         for callback in self.on_complete:
             try:
@@ -92,7 +105,13 @@ class Exchange:
 
 async def _watch(exchange: Exchange, task: asyncio.Task[Any] | None) -> None:
     message = await exchange.receive()
-    if message["type"] == "http.disconnect" and not exchange.body_complete:
+    if message["type"] != "http.disconnect":
+        return
+    if not exchange.body_complete:
         exchange.client_gone = True
-        if task is not None:
-            task.cancel()
+    elif exchange.draining:
+        exchange.client_left = True  # after the final event: stop reading the upstream, no error
+    else:
+        return
+    if task is not None:
+        task.cancel()

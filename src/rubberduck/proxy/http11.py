@@ -6,6 +6,12 @@ cancelled, header checks by regular expression, the response head and body writt
 cost more than the hit itself. This server does what a proxy port needs: keep-alive and pipelining,
 length-delimited and chunked bodies both ways, `Expect: 100-continue`, back-pressure both ways,
 client disconnects reported to the app as `http.disconnect`, graceful and forced shutdown.
+
+What a client may make a port hold is bounded (`ServerLimits`): a request head past its size gets a
+431, a declared body past the body limit a 413 before any of it is read, a malformed chunk a 400, and
+a body that stalls or drags past its timeouts a 408 — each from `error_reply`, in the provider's
+format, and the connection closes. The body timeouts are checked by the server's one periodic sweep
+(server.py), never by a timer per request.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -31,13 +38,39 @@ MAX_HEADERS = 256
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 
 
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """What one request may make a port hold; past each bound it is refused, and its connection closed."""
+
+    max_head_bytes: int = 64 * 1024  # request line and headers: 431 past it
+    max_body_bytes: int | None = None  # a declared Content-Length past it: 413 before reading the body
+    body_idle_seconds: float = 30.0  # no body bytes for this long: 408
+    body_total_seconds: float = 120.0  # the whole body not in within this (a trickle): 408
+
+
+class RefusedRequest(Exception):
+    """Raised from a parser callback to stop parsing: the request gets `status`, then the connection closes."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class ServerState:
     """What a server's shutdown needs: its open connections and the requests still running."""
 
-    def __init__(self, app: ASGIApp, error_reply: ErrorReply, keep_alive_seconds: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        error_reply: ErrorReply,
+        keep_alive_seconds: float,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self.app = app
         self.error_reply = error_reply
         self.keep_alive_seconds = keep_alive_seconds
+        self.limits = limits or ServerLimits()
         self.connections: set[HttpConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.all_closed = asyncio.Event()  # set while no connection is open (a graceful stop waits)
@@ -65,6 +98,18 @@ class HttpConnection(asyncio.Protocol):
         self._url = b""
         self._headers: RawHeaders = []
         self._expect_continue = False
+        self._content_length: bytes | None = None
+        self._head_size = 0  # bytes of the complete header lines seen so far (exact)
+        # Reads so far; the read in which the current request head began (-1: no head in progress); the
+        # bytes of the later reads of that head. Together they bound a head too large to ever complete.
+        self.reads = 0
+        self.head_began = -1
+        self.head_bytes = 0
+        # The sweep's watch over the body being received: which request, since when, progress seen.
+        self.watched: RequestCycle | None = None
+        self.watch_since = 0.0
+        self.watch_progress = 0.0
+        self.watch_reads = 0
 
     # ---- asyncio.Protocol ----
 
@@ -89,16 +134,18 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.upgraded:
             return  # what follows an upgrade request is not HTTP/1.1: nothing to read in it
+        self.reads += 1
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._upgrade_requested()
-        except httptools.HttpParserError:
-            if self.cycle is None:
-                self._reject(400, "Rubberduck: the request is not valid HTTP/1.1.")
-            else:  # answer what came before the bad bytes, then close
-                self.closing = True
-                self._pause_reading()
+        except httptools.HttpParserError as exc:
+            self._parse_failed(exc)
+        else:
+            if 0 <= self.head_began < self.reads:  # all of this read belongs to a head still incomplete
+                self.head_bytes += len(data)
+                if self.head_bytes > self.state.limits.max_head_bytes:
+                    self._refuse(RefusedRequest(431, "Rubberduck: the request headers are too large."))
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -113,6 +160,10 @@ class HttpConnection(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._expect_continue = False
+        self._content_length = None
+        self._head_size = 0
+        self.head_began = self.reads
+        self.head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -122,12 +173,23 @@ class HttpConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         self._headers.append((name, value))
-        if name == b"expect" and value.lower() == b"100-continue":
+        if name == b"content-length":
+            self._content_length = value
+        elif name == b"expect" and value.lower() == b"100-continue":
             self._expect_continue = True
-        if len(self._headers) > MAX_HEADERS:
-            raise ValueError("too many headers")
+        self._head_size += len(name) + len(value) + 4
+        if (
+            len(self._headers) > MAX_HEADERS
+            or self._head_size + len(self._url) > self.state.limits.max_head_bytes
+        ):
+            raise RefusedRequest(431, "Rubberduck: the request headers are too large.")
 
     def on_headers_complete(self) -> None:
+        self.head_began = -1
+        limit = self.state.limits.max_body_bytes
+        if limit is not None and self._content_length is not None and int(self._content_length) > limit:
+            # Refused on its declared length: not a byte of the body is read or held.
+            raise RefusedRequest(413, f"Request body exceeds the limit of {limit} bytes.")
         url = httptools.parse_url(self._url)
         raw_path: bytes = url.path
         path = raw_path.decode("ascii")
@@ -204,7 +266,65 @@ class HttpConnection(asyncio.Protocol):
     def idle_for(self, now: float) -> float:
         return 0.0 if self.cycle is not None else now - self.idle_since
 
+    def check_body(self, now: float) -> None:
+        """The sweep's look at the body being received: one that stalls or drags on gets a 408.
+
+        Idle: no bytes read for `body_idle_seconds`. Total: the body not complete `body_total_seconds`
+        after the sweep first saw it; only this stops a body trickling in a byte at a time. A body
+        whose reading is paused (the app has not taken what came) is not the client's to hurry, and one
+        queued behind another response is not watched until its turn.
+        """
+        cycle = self.parsing
+        if cycle is None or cycle is not self.cycle or not cycle.more_body or cycle.disconnected:
+            self.watched = None
+            return
+        if cycle is not self.watched:
+            self.watched, self.watch_reads = cycle, self.reads
+            self.watch_since = self.watch_progress = now
+            return
+        if self.reads != self.watch_reads or self.reading_paused:
+            self.watch_reads, self.watch_progress = self.reads, now
+        limits = self.state.limits
+        if (
+            now - self.watch_progress > limits.body_idle_seconds
+            or now - self.watch_since > limits.body_total_seconds
+        ):
+            self.watched = None
+            cycle.disconnected = True  # the app's receive() reports a client gone; nobody waits on it
+            cycle.wake()
+            if cycle.response_started:
+                self.transport.close()
+            else:
+                self._reject(408, "Rubberduck: the request body was not received in time.")
+
     # ---- internals ----
+
+    def _parse_failed(self, exc: httptools.HttpParserError) -> None:
+        refusal = exc.__context__ if isinstance(exc.__context__, RefusedRequest) else None
+        if refusal is not None:
+            self._refuse(refusal)
+            return
+        cycle = self.parsing
+        if cycle is not None and cycle.more_body and cycle is self.cycle:
+            # A malformed chunk: the body can never complete, so its request is answered now.
+            self._refuse(RefusedRequest(400, "Rubberduck: the request body is not valid chunked encoding."))
+        elif self.cycle is None:
+            self._reject(400, "Rubberduck: the request is not valid HTTP/1.1.")
+        else:  # answer what came before the bad bytes, then close
+            self.closing = True
+            self._pause_reading()
+
+    def _refuse(self, refusal: RefusedRequest) -> None:
+        """Answer the request being parsed with `refusal`, then close; a response under way finishes first."""
+        cycle = self.parsing
+        if cycle is not None and cycle.more_body and cycle is self.cycle and not cycle.response_started:
+            cycle.disconnected = True  # its app sees a client that is gone, and cannot answer
+            cycle.wake()
+        elif self.cycle is not None:  # the refused request waits behind a response still being written
+            self.closing = True
+            self._pause_reading()
+            return
+        self._reject(refusal.status, refusal.message)
 
     def _upgrade_requested(self) -> None:
         """A request asked to switch protocols (h2c, websocket): a proxy port speaks only HTTP/1.1.

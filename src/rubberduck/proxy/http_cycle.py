@@ -224,7 +224,9 @@ class RequestCycle:
         elif not bodiless:
             self.chunked = True
             head.append(b"transfer-encoding: chunked\r\n")
-        if not self.keep_alive or self.connection.closing:
+        if not self.keep_alive or self.connection.closing or self.more_body:
+            # A request whose body is still coming is answered without reading the rest: the
+            # connection cannot carry another request, and closing it frees what the body held.
             self.keep_alive = False
             head.append(b"connection: close\r\n")
         head.append(b"\r\n")

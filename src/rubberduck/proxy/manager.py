@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from rubberduck.faults.config import FailureConfig
 from rubberduck.faults.state import FaultState
 from rubberduck.providers.base import ProviderAdapter
 from rubberduck.proxy.asgi import ProxyApp
+from rubberduck.proxy.http11 import ServerLimits
 from rubberduck.proxy.runtime import ProxyRuntime
 from rubberduck.proxy.server import ProxyServer
 from rubberduck.proxy.stages import Stage
@@ -82,7 +84,14 @@ class ProxyManager:
             return
         await self._set_status(proxy, "starting", None, desired=True)
         app = ProxyApp(self.runtime_for(proxy), self.build_stages(), self.log_sink)
-        server = ProxyServer(app, self.settings.proxy_host, proxy.port, self.settings.graceful_stop_seconds)
+        settings = self.settings
+        limits = ServerLimits(
+            max_head_bytes=settings.max_request_header_bytes,
+            max_body_bytes=settings.max_request_bytes,
+            body_idle_seconds=settings.request_body_idle_seconds,
+            body_total_seconds=settings.request_body_timeout_seconds,
+        )
+        server = ProxyServer(app, settings.proxy_host, proxy.port, settings.graceful_stop_seconds, limits)
         try:
             await server.start()
         except OSError as exc:
@@ -127,10 +136,19 @@ class ProxyManager:
             await self.start(proxy)
 
     async def shutdown(self) -> None:
-        """Stop every instance but keep `desired_running`, so a restart brings them back."""
-        for proxy_id in list(self.servers):
-            server = self.servers.pop(proxy_id)
-            await server.stop(force=False)
+        """Stop every instance but keep `desired_running`, so a restart brings them back.
+
+        All together, under one deadline: a stuck request on each of N proxies costs one graceful wait.
+        """
+        servers = list(self.servers.values())
+        self.servers.clear()
+        deadline = asyncio.get_running_loop().time() + self.settings.graceful_stop_seconds
+        results = await asyncio.gather(
+            *(server.stop(force=False, deadline=deadline) for server in servers), return_exceptions=True
+        )
+        for server, result in zip(servers, results, strict=True):
+            if isinstance(result, BaseException):
+                logger.error("proxy on port %s did not stop cleanly: %r", server.port, result)
         async with self.database.session() as session:
             await session.execute(
                 update(Proxy).where(Proxy.status.in_(("running", "starting"))).values(status="stopped")

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from rubberduck.providers.stream_end import StreamEnd
 from rubberduck.proxy.exchange import Exchange, ProxyResponse, StreamFault
 from rubberduck.proxy.runtime import ProxyRuntime
 from rubberduck.telemetry.enrich import ResponseBody
@@ -56,7 +57,8 @@ async def send_response(
         await _pump(exchange, _replay(chunks), send, capture_limit, fault)
         return
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await _pump(exchange, response.stream, send, capture_limit, fault)
+    end = response.end if 200 <= response.status < 300 else None
+    await _pump(exchange, response.stream, send, capture_limit, fault, end)
 
 
 async def _send_ready(exchange: Exchange, response: ProxyResponse, headers: RawHeaders, send: Send) -> None:
@@ -81,9 +83,16 @@ async def _pump(
     send: Send,
     capture_limit: int,
     fault: StreamFault | None,
+    end: StreamEnd | None = None,
 ) -> None:
+    """Forward `source` chunk by chunk, capturing it for the cache and the log.
+
+    The answer is complete at the provider's final event (`end` recognises it) or at the end of the
+    body, whichever comes first: `mark_complete()` runs then, before the client can see the chunk.
+    """
     capture = True  # the cache stores it, the log writer reads its usage
     sent = 0
+    completed_at = -1  # captured bytes when the final event went through
     try:
         async for chunk in source:
             if fault is not None:
@@ -95,8 +104,6 @@ async def _pump(
                     await asyncio.sleep(fault.chunk_delay_s)
             if exchange.first_byte is None:
                 exchange.first_byte = time.perf_counter()
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            sent += 1
             if capture:
                 exchange.captured_bytes += len(chunk)
                 if exchange.captured_bytes > capture_limit:
@@ -104,11 +111,26 @@ async def _pump(
                     exchange.captured.clear()
                 else:
                     exchange.captured.append(chunk)
+            if end is not None and end.feed(chunk):
+                end = None
+                exchange.mark_complete()
+                completed_at = exchange.captured_bytes
+                exchange.draining = True
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            sent += 1
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not exchange.client_left or task is None:
+            raise
+        task.uncancel()  # the client hung up after the final event: it has its answer
+        return
     finally:
+        exchange.draining = False
         close = getattr(source, "aclose", None)
         if close is not None:
             await close()
-    exchange.mark_complete()
+    if completed_at != exchange.captured_bytes:  # not complete yet, or more came after the final event
+        exchange.mark_complete()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
@@ -125,7 +147,9 @@ def log_row(exchange: Exchange, runtime: ProxyRuntime) -> dict[str, Any]:
     if response is not None and 200 <= status < 300:
         chunks = response.chunks if response.chunks is not None else exchange.captured
         if chunks and not exchange.capture_overflow:
-            body = ResponseBody(runtime.adapter, chunks, route.stream, response.headers)
+            body = ResponseBody(
+                runtime.adapter, chunks, route.stream, response.headers, exchange.charge_tokens
+            )
     started, first_byte = exchange.started, exchange.first_byte
     upstream_ms = None
     if exchange.upstream_started is not None and exchange.upstream_done is not None:

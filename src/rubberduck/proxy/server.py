@@ -7,9 +7,11 @@ import contextlib
 import socket
 
 from rubberduck.proxy.asgi import ProxyApp
-from rubberduck.proxy.http11 import HttpConnection, ServerState
+from rubberduck.proxy.http11 import HttpConnection, ServerLimits, ServerState
 
 KEEP_ALIVE_SECONDS = 30.0
+MAX_SWEEP_SECONDS = 5.0  # the sweep's period: a limit is enforced within this much of its time
+MIN_SWEEP_SECONDS = 0.02
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -28,12 +30,19 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 class ProxyServer:
-    def __init__(self, app: ProxyApp, host: str, port: int, graceful_seconds: float) -> None:
+    def __init__(
+        self,
+        app: ProxyApp,
+        host: str,
+        port: int,
+        graceful_seconds: float,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.graceful_seconds = graceful_seconds
-        self.state = ServerState(app, app.error_reply, KEEP_ALIVE_SECONDS)
+        self.state = ServerState(app, app.error_reply, KEEP_ALIVE_SECONDS, limits)
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -45,14 +54,18 @@ class ProxyServer:
         except BaseException:
             sock.close()
             raise
-        self._sweeper = asyncio.create_task(self._close_idle_connections(), name=f"proxy:{self.port}:idle")
+        self._sweeper = asyncio.create_task(self._sweep(), name=f"proxy:{self.port}:sweep")
 
     @property
     def running(self) -> bool:
         return self._server is not None and self._server.is_serving()
 
-    async def stop(self, force: bool = False) -> None:
-        """Graceful: stop accepting, let in-flight requests finish (bounded). Force: drop them now."""
+    async def stop(self, force: bool = False, deadline: float | None = None) -> None:
+        """Graceful: stop accepting, let in-flight requests finish (bounded). Force: drop them now.
+
+        `deadline` (the loop's clock) bounds a graceful stop; by default `graceful_seconds` from now.
+        Several servers stopped together share one deadline, so N stuck proxies cost one wait, not N.
+        """
         server, self._server = self._server, None
         if server is None:
             return
@@ -61,14 +74,16 @@ class ProxyServer:
             self._sweeper.cancel()
         state = self.state
         if not force:
+            loop = asyncio.get_running_loop()
             for connection in list(state.connections):
                 connection.shutdown()
-            deadline = asyncio.get_running_loop().time() + self.graceful_seconds
-            if state.tasks:
-                await asyncio.wait(list(state.tasks), timeout=self.graceful_seconds)
+            if deadline is None:
+                deadline = loop.time() + self.graceful_seconds
+            if state.tasks and deadline > loop.time():
+                await asyncio.wait(list(state.tasks), timeout=deadline - loop.time())
             # Each connection closes itself once its response is out; a slow reader may still have
             # part of it in the transport's buffer, so wait for the closes before aborting anyone.
-            remaining = deadline - asyncio.get_running_loop().time()
+            remaining = deadline - loop.time()
             if state.connections and remaining > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(state.all_closed.wait(), remaining)
@@ -82,13 +97,20 @@ class ProxyServer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), timeout=5)
 
-    async def _close_idle_connections(self) -> None:
-        """Keep-alive connections idle longer than the limit are closed: one timer per server."""
+    async def _sweep(self) -> None:
+        """One timer per server, never one per request: keep-alive connections idle longer than the
+        limit are closed, and request bodies that stall or drag past their timeouts get a 408."""
         loop = asyncio.get_running_loop()
-        limit = self.state.keep_alive_seconds
+        state = self.state
+        limit = state.keep_alive_seconds
+        limits = state.limits
+        shortest = min(limit, limits.body_idle_seconds, limits.body_total_seconds)
+        period = max(MIN_SWEEP_SECONDS, min(shortest / 4, MAX_SWEEP_SECONDS))
         while True:
-            await asyncio.sleep(min(limit / 4, 5.0))
+            await asyncio.sleep(period)
             now = loop.time()
-            for connection in list(self.state.connections):
+            for connection in list(state.connections):
                 if connection.idle_for(now) > limit:
                     connection.transport.close()
+                else:
+                    connection.check_body(now)

@@ -45,6 +45,7 @@ class CacheStage:
         if key is None:
             return
         lookup, exchange.store_in_cache = cache_controls(exchange.request.headers)
+        generation = self.cache.generation(runtime.proxy_id)  # a clear after this wins over our write
         if lookup:
             entry = self.cache.peek(runtime.proxy_id, key) or await self.cache.get(runtime.proxy_id, key)
             if entry is not None:
@@ -59,9 +60,9 @@ class CacheStage:
                 return
         exchange.cache_status = "miss" if lookup else "bypass"
         if exchange.store_in_cache:
-            exchange.on_complete.append(lambda: self._remember(exchange, runtime))
+            exchange.on_complete.append(lambda: self._remember(exchange, runtime, generation))
 
-    def _remember(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
+    def _remember(self, exchange: Exchange, runtime: ProxyRuntime, generation: int) -> None:
         # Runs before the last body message, so a client that asks again at once gets a hit.
         response = exchange.response
         if (
@@ -81,9 +82,9 @@ class CacheStage:
         entry = CachedResponse(
             response.status, cacheable_headers(response.headers), chunks, exchange.route.stream
         )
-        self.cache.remember(runtime.proxy_id, exchange.cache_key, entry)
+        self.cache.remember(runtime.proxy_id, exchange.cache_key, entry, generation)
         # Written after the client has its answer; the memory copy already serves repeats.
-        exchange.after.append(lambda: self.cache.persist(runtime.proxy_id, key, entry))
+        exchange.after.append(lambda: self.cache.persist(runtime.proxy_id, key, entry, generation))
 
 
 def _stream_failed(runtime: ProxyRuntime, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> bool:
@@ -152,5 +153,8 @@ class ForwardStage:
             return
         exchange.upstream_done = time.perf_counter()
         exchange.response = ProxyResponse(
-            answer.status, client_response_headers(answer.headers), stream=answer.body
+            answer.status,
+            client_response_headers(answer.headers),
+            stream=answer.body,
+            end=adapter.stream_end(exchange.route, answer.headers),  # complete at the final event
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from rubberduck.providers.base import ProviderAdapter, Usage
@@ -21,7 +22,7 @@ class ResponseBody:
     Built for every request, read only when the writer has no memo of the answer: kept cheap.
     """
 
-    __slots__ = ("adapter", "chunks", "headers", "stream")
+    __slots__ = ("adapter", "charge_tokens", "chunks", "headers", "stream")
 
     def __init__(
         self,
@@ -29,11 +30,14 @@ class ResponseBody:
         chunks: tuple[bytes, ...] | list[bytes],
         stream: bool,
         headers: RawHeaders,
+        charge_tokens: Callable[[int], None] | None = None,
     ) -> None:
         self.adapter = adapter
         self.chunks = chunks
         self.stream = stream
         self.headers = headers
+        # The rate limiter's correction, told the real input + output tokens once they are known.
+        self.charge_tokens = charge_tokens
 
     @property
     def content_encoding(self) -> str | None:
@@ -52,7 +56,7 @@ class UsageEnricher:
         body: ResponseBody | None = row.pop("_body", None)
         if body is None or not 200 <= row["status"] < 300:
             return
-        hit_key = None
+        hit_key = known = None
         if row["cache_status"] == "hit":
             hit_key = (
                 row.get("cache_key"),
@@ -61,14 +65,16 @@ class UsageEnricher:
                 self.pricing.version,
             )
             known = self._hit_values.get(hit_key)
-            if known is not None:
-                row.update(known)
-                return
-        self._enrich(row, body)
-        if hit_key is not None:
-            if len(self._hit_values) > USAGE_MEMO_SIZE:
-                self._hit_values.clear()
-            self._hit_values[hit_key] = {name: row.get(name) for name in _ENRICHED}
+        if known is not None:
+            row.update(known)
+        else:
+            self._enrich(row, body)
+            if hit_key is not None:
+                if len(self._hit_values) > USAGE_MEMO_SIZE:
+                    self._hit_values.clear()
+                self._hit_values[hit_key] = {name: row.get(name) for name in _ENRICHED}
+        if body.charge_tokens is not None and row.get("input_tokens") is not None:
+            body.charge_tokens(row["input_tokens"] + (row.get("output_tokens") or 0))
 
     def _enrich(self, row: LogRow, body: ResponseBody) -> None:
         usage = self._usage(row, body)

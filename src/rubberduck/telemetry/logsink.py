@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
@@ -35,8 +36,10 @@ class BatchLogWriter:
         batch_size: int,
         flush_seconds: float,
         enrich: Callable[[LogRow], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self._clock = clock
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.queue_size = queue_size
@@ -50,6 +53,7 @@ class BatchLogWriter:
         self.failed_writes = 0
         self._task: asyncio.Task[None] | None = None
         self._pending: list[LogRow] = []
+        self._oldest_at = 0.0  # when the oldest row still in `queue` came (or earlier)
         # flush() (called by the API) and the loop share _pending: two inserts of the same rows at once
         # would fail on their ids, and fail a request that only wanted the newest rows counted.
         self._write_lock = asyncio.Lock()
@@ -62,6 +66,8 @@ class BatchLogWriter:
         if len(self.queue) + len(self._pending) >= self.queue_size:
             self.dropped += 1
             return
+        if not self.queue:
+            self._oldest_at = self._clock()  # the flush deadline counts from the oldest waiting row
         self.queue.append(row)
         if not self._wake.is_set():
             self._wake.set()
@@ -72,11 +78,16 @@ class BatchLogWriter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Not in the middle of a write: cancelled there, the batch would be sent again by flush(),
+            # fail on its ids and take every row still queued down with it.
+            async with self._write_lock:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        with contextlib.suppress(Exception):
+        try:
             await self.flush()
+        except Exception:
+            logger.exception("%d log rows could not be written at shutdown", self.queued)
         await self.store.close()
 
     async def flush(self) -> None:
@@ -92,8 +103,11 @@ class BatchLogWriter:
                 if not self.queue:
                     self._wake.clear()
                     await self._wake.wait()
-                if len(self.queue) < self.batch_size:
-                    await asyncio.sleep(self.flush_seconds)  # let a batch gather: fewer, bigger writes
+                # Let a batch gather (fewer, bigger writes), but no row waits past its flush deadline:
+                # a crash loses at most the rows of the last flush interval (and the batch being written).
+                wait = self._oldest_at + self.flush_seconds - self._clock()
+                if len(self.queue) < self.batch_size and wait > 0:
+                    await asyncio.sleep(wait)
             self._take(self.batch_size - len(self._pending))
             try:
                 await self._write_next()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from rubberduck.db.database import Database
 from rubberduck.db.models import RequestLog
@@ -37,7 +38,9 @@ class LogStore:
                 self._next_id += 1
         if not self.database.is_sqlite:
             async with self.database.engine.begin() as connection:
-                await connection.execute(insert(RequestLog.__table__), [_columns(row) for row in rows])  # type: ignore[arg-type]
+                # A batch written again after a failure may hold rows that did land: skip those.
+                skip_landed = pg_insert(RequestLog.__table__).on_conflict_do_nothing(index_elements=["id"])  # type: ignore[arg-type]
+                await connection.execute(skip_landed, [_columns(row) for row in rows])
             return
         values = sqlite_values(rows)
         if self.writer is not None:

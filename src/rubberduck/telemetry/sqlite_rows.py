@@ -46,7 +46,11 @@ def sqlite_insert(rows: int) -> str:
     return (
         f"INSERT INTO request_logs ({', '.join(LOG_COLUMNS)}) SELECT {', '.join(columns)} "
         "FROM (SELECT *, CAST(round(column2 * 1000000) AS INTEGER) AS us "
-        f"FROM (VALUES {', '.join([row] * rows)}))"
+        f"FROM (VALUES {', '.join([row] * rows)})) "
+        # Ids come from the server, so a batch sent again (its writer died after the commit but before
+        # it answered) holds rows that are already there: skip those rather than fail the batch forever.
+        # (`WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join.)
+        "WHERE true ON CONFLICT(id) DO NOTHING"
     )
 
 

@@ -184,7 +184,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Stream Logs */
+        /**
+         * Stream Logs
+         * @description Rows as server-sent events while they are written; at most `per_owner` streams per user.
+         *
+         *     The caller is looked up once, in a session closed before the stream starts (no dependency
+         *     that yields a session: those stay open until the response ends), so an open stream holds no
+         *     database connection however long it lasts.
+         */
         get: operations["stream_logs_api_logs_stream_get"];
         put?: never;
         post?: never;
@@ -1248,6 +1255,7 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string | null;
+                /** @description only this proxy's rows */
                 proxy_id?: number | null;
                 /** @description a code (429) or a class (4xx) */
                 status?: string | null;
@@ -1320,6 +1328,7 @@ export interface operations {
         parameters: {
             query?: {
                 format?: string;
+                /** @description only this proxy's rows */
                 proxy_id?: number | null;
                 /** @description a code (429) or a class (4xx) */
                 status?: string | null;
@@ -1361,6 +1370,7 @@ export interface operations {
             query?: {
                 /** @description for EventSource, which cannot send headers */
                 access_token?: string | null;
+                /** @description only this proxy's rows */
                 proxy_id?: number | null;
                 /** @description a code (429) or a class (4xx) */
                 status?: string | null;
@@ -1401,6 +1411,7 @@ export interface operations {
         parameters: {
             query?: {
                 window?: string;
+                /** @description only this proxy's rows */
                 proxy_id?: number | null;
             };
             header?: never;
@@ -1564,6 +1575,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a proxy's id */
                 proxy_id: number;
             };
             cookie?: never;
@@ -1595,6 +1607,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a proxy's id */
                 proxy_id: number;
             };
             cookie?: never;
@@ -1624,6 +1637,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a proxy's id */
                 proxy_id: number;
             };
             cookie?: never;
@@ -1659,6 +1673,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a proxy's id */
                 proxy_id: number;
             };
             cookie?: never;
@@ -1690,6 +1705,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a proxy's id */
                 proxy_id: number;
             };
             cookie?: never;
@@ -1721,6 +1737,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a proxy's id */
                 proxy_id: number;
             };
             cookie?: never;
@@ -1756,6 +1773,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a proxy's id */
                 proxy_id: number;
             };
             cookie?: never;
@@ -1790,6 +1808,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description a proxy's id */
                 proxy_id: number;
             };
             cookie?: never;

@@ -49,7 +49,8 @@ export function validateProxy(values: Values, provider: Provider | undefined): R
   if (!provider) errors.provider = "Choose a provider.";
   if (values.port.trim()) {
     const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) errors.port = "A port is a whole number from 1 to 65535.";
+    if (!Number.isInteger(port) || port < 1024 || port > 65535)
+      errors.port = "A port is a whole number from 1024 to 65535.";
   }
   const url = values.upstream_url.trim();
   if (url && !/^https?:\/\/[^/\s]+/.test(url)) errors.upstream_url = "Use an http:// or https:// URL.";

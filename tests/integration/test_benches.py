@@ -1,0 +1,44 @@
+"""Every bench in bench/ runs end to end on tiny sizes (`--smoke`): numbers are not checked, only that it runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# A bench is a script with a main(); the others in bench/ are the baselines they start.
+BENCHES = sorted(path.name for path in (ROOT / "bench").glob("*.py") if "\ndef main(" in path.read_text())
+
+
+def _expected(bench: str) -> list[str]:
+    """What a complete run prints (wrk's part only where wrk is installed, as `make test` does)."""
+    if bench == "logs_query.py":
+        return ["inserted 3,000 rows", "next pages 2-11", "SQLite's plan per filter"]
+    if bench == "cache_hit.py":
+        if shutil.which("wrk"):
+            return ["proxy cache hit", "throughput ratio proxy/bare (proxy server)", "0 dropped"]
+        return ["wrk is not installed", "0 dropped"]
+    raise AssertionError(f"bench/{bench} is new: say here what its smoke run prints")
+
+
+def test_the_benches_are_found() -> None:
+    assert BENCHES == ["cache_hit.py", "logs_query.py"]
+
+
+@pytest.mark.parametrize("bench", BENCHES)
+def test_every_bench_runs_on_tiny_sizes(bench: str) -> None:
+    result = subprocess.run(
+        [sys.executable, f"bench/{bench}", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for text in _expected(bench):
+        assert text in result.stdout, result.stdout + result.stderr

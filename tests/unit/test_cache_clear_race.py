@@ -1,0 +1,122 @@
+"""A cache clear wins over every write that began before it, in memory and in the persistent store.
+
+The races are driven step by step: the store's reads and writes wait on events the test sets, so nothing
+depends on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from rubberduck.cache.entry import CachedResponse
+from rubberduck.cache.memory import MemoryLRU
+from rubberduck.cache.store import LayeredCache
+
+KEY = "k" * 64
+ENTRY = CachedResponse(200, [(b"content-type", b"application/json")], (b'{"answer": 42}',), False)
+
+
+class HeldStore:
+    """A dict store whose get and put wait, when told to, until the test lets them go on."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[int, str], CachedResponse] = {}
+        self.hold = False
+        self.entered = asyncio.Event()
+        self.go_on = asyncio.Event()
+        self.cleared = asyncio.Event()
+
+    async def _maybe_hold(self) -> None:
+        if self.hold:
+            self.entered.set()
+            await self.go_on.wait()
+
+    async def get(self, proxy_id: int, key: str) -> CachedResponse | None:
+        entry = self.entries.get((proxy_id, key))
+        await self._maybe_hold()  # the row was read before the wait
+        return entry
+
+    async def put(self, proxy_id: int, key: str, entry: CachedResponse) -> None:
+        await self._maybe_hold()
+        self.entries[(proxy_id, key)] = entry
+
+    async def clear(self, proxy_id: int) -> int:
+        doomed = [key for key in self.entries if key[0] == proxy_id]
+        for key in doomed:
+            del self.entries[key]
+        self.cleared.set()
+        return len(doomed)
+
+    async def count(self, proxy_id: int) -> int:
+        return sum(1 for key in self.entries if key[0] == proxy_id)
+
+
+def layered() -> tuple[LayeredCache, HeldStore]:
+    store = HeldStore()
+    return LayeredCache(MemoryLRU(1 << 20), store), store
+
+
+async def test_a_write_under_way_when_the_clear_comes_is_deleted_too() -> None:
+    cache, store = layered()
+    generation = cache.generation(1)
+    cache.remember(1, KEY, ENTRY, generation)
+    store.hold = True
+    writing = asyncio.create_task(cache.persist(1, KEY, ENTRY, generation))
+    await store.entered.wait()  # the INSERT is under way
+    clearing = asyncio.create_task(cache.clear(1))
+    await asyncio.sleep(0)
+    assert cache.peek(1, KEY) is None  # the memory copy goes at once
+    assert not store.cleared.is_set()  # the delete waits for the write under way ...
+    store.go_on.set()
+    await writing
+    assert await clearing == 1  # ... and then deletes it with the rest
+    assert store.entries == {}
+    assert await cache.get(1, KEY) is None
+
+
+async def test_a_request_that_began_before_the_clear_stores_nothing_after_it() -> None:
+    cache, store = layered()
+    generation = cache.generation(1)  # the request's lookup missed; it goes upstream
+    await cache.clear(1)
+    cache.remember(1, KEY, ENTRY, generation)  # its answer arrives after the clear
+    await cache.persist(1, KEY, ENTRY, generation)
+    assert cache.peek(1, KEY) is None and store.entries == {}
+    assert await cache.get(1, KEY) is None
+
+
+async def test_a_read_under_way_when_the_clear_comes_does_not_refill_the_memory() -> None:
+    cache, store = layered()
+    store.entries[(1, KEY)] = ENTRY
+    store.hold = True
+    reading = asyncio.create_task(cache.get(1, KEY))
+    await store.entered.wait()  # the row was read, the answer is not back yet
+    assert await cache.clear(1) == 1
+    store.go_on.set()
+    await reading
+    assert cache.peek(1, KEY) is None
+
+
+async def test_a_write_of_a_request_that_began_after_the_clear_waits_for_it_and_stays() -> None:
+    cache, store = layered()
+    older = cache.generation(1)
+    store.hold = True
+    writing_older = asyncio.create_task(cache.persist(1, "old", ENTRY, older))
+    await store.entered.wait()
+    clearing = asyncio.create_task(cache.clear(1))
+    await asyncio.sleep(0)
+    newer = cache.generation(1)
+    assert newer != older
+    cache.remember(1, KEY, ENTRY, newer)
+    writing_newer = asyncio.create_task(cache.persist(1, KEY, ENTRY, newer))
+    store.go_on.set()
+    await asyncio.gather(writing_older, clearing, writing_newer)
+    assert list(store.entries) == [(1, KEY)]
+    assert cache.peek(1, KEY) is ENTRY
+
+
+async def test_other_proxies_are_not_touched() -> None:
+    cache, store = layered()
+    cache.remember(2, KEY, ENTRY, cache.generation(2))
+    await cache.persist(2, KEY, ENTRY, cache.generation(2))
+    await cache.clear(1)
+    assert cache.peek(2, KEY) is ENTRY and (2, KEY) in store.entries
