@@ -16,7 +16,7 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from rubberduck.redact import configure_logging
+from rubberduck.redact import configure_logging, redact
 from rubberduck.settings import Settings
 
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = args.handler
     try:
         result: int = handler(args)
-    except (ValidationError, OSError, SQLAlchemyError) as exc:
+    except (ValueError, OSError, SQLAlchemyError) as exc:  # ValueError: a malformed URL, or pydantic's
         # A bad flag, variable or data dir is the user's to fix: one line saying what, no traceback.
         print(f"error: {describe_error(exc)}", file=sys.stderr)
         return 1
@@ -159,4 +159,5 @@ def describe_error(exc: Exception) -> str:
         text = f"database: {exc}"
     else:
         text = str(exc) or type(exc).__name__
-    return " ".join(text.split())  # one line, whatever the message held
+    # One line, whatever the message held, and never a password (a database URL may be quoted back).
+    return redact(" ".join(text.split()))

@@ -50,6 +50,10 @@ def test_bad_input_is_one_error_line_not_a_traceback(tmp_path: Path) -> None:
         (("--email", "su@x.test", "--data-dir", data), "email: value is not a valid email address"),
         (("--email", "a@example.com", "--data-dir", str(tmp_path / "file" / "sub")), "Not a directory"),
         (("--email", "a@example.com", "--data-dir", data, "--database-url", "nonsense://x"), "database: "),
+        (
+            ("--email", "a@example.com", "--data-dir", data, "--database-url", "postgresql://u:pw@h:x/db"),
+            "invalid literal for int()",
+        ),
     ]
     for flags, expected in cases:
         result = run("user", "create", "--password", "long-enough-1", *flags)

@@ -42,6 +42,7 @@ class App:
         self.handler = handler
         self.calls: list[str] = []  # request paths, in the order the app was called
         self.errors: list[tuple[int, str]] = []  # error_reply arguments, in order
+        self.refused: list[tuple[str, str] | None] = []  # the refused request's method and path, if read
         self.active = 0
         self.max_active = 0
 
@@ -54,8 +55,11 @@ class App:
         finally:
             self.active -= 1
 
-    def error_reply(self, status: int, message: str) -> tuple[int, RawHeaders, bytes]:
+    def error_reply(
+        self, status: int, message: str, request: tuple[str, str, str | None] | None = None
+    ) -> tuple[int, RawHeaders, bytes]:
         self.errors.append((status, message))
+        self.refused.append(None if request is None else request[:2])
         return error_reply(status, message)
 
 

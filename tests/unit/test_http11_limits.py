@@ -61,9 +61,12 @@ def body_watcher() -> tuple[Handler, list[str]]:
     return handler, outcomes
 
 
-def assert_refused(served: Served, response_status: int, body: bytes, head: bytes, status: int) -> None:
+def assert_refused(
+    served: Served, response_status: int, body: bytes, head: bytes, status: int, line: tuple[str, str]
+) -> None:
     assert response_status == status, head
     assert [code for code, _ in served.app.errors] == [status]
+    assert served.app.refused == [line]  # handed to error_reply, so the proxy logs the refused request
     assert body == error_reply(*served.app.errors[0])[2]  # the provider's format, via error_reply
     assert b"\r\nconnection: close\r\n" in head
     assert b"\r\nx-error-format: test\r\n" in head
@@ -76,7 +79,7 @@ async def test_one_header_over_the_bound_gets_431_and_the_app_never_runs() -> No
     async with serve(echo) as served, connect(served.port) as conn:
         await conn.send(request("GET", "/big", headers=[("X-Big", "a" * 20_000)]))
         response = await conn.response()
-        assert_refused(served, response.status, response.body, response.head, 431)
+        assert_refused(served, response.status, response.body, response.head, 431, ("GET", "/big"))
         assert await conn.rest() == b""
         assert served.app.calls == []
 
@@ -100,7 +103,7 @@ async def test_a_head_that_never_ends_is_refused_once_past_the_bound_not_buffere
             response = await conn.response()
         finally:
             sender.cancel()
-        assert_refused(served, response.status, response.body, response.head, 431)
+        assert_refused(served, response.status, response.body, response.head, 431, ("GET", "/"))
         assert sent < 1024 * 1024 / 4
         assert served.app.calls == []
 
@@ -121,7 +124,7 @@ async def test_declared_length_over_the_limit_gets_413_before_the_body_is_read()
         await conn.send(b"POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 10737418240\r\n\r\nx")
         response = await conn.response()
         assert time.monotonic() - began < LIMITS.body_idle_seconds  # not a timeout: at once
-        assert_refused(served, response.status, response.body, response.head, 413)
+        assert_refused(served, response.status, response.body, response.head, 413, ("POST", "/upload"))
         assert await conn.rest() == b""
         assert served.app.calls == []
 
@@ -137,7 +140,7 @@ async def test_a_malformed_chunk_size_gets_400_at_once_and_the_waiting_app_is_re
         await conn.send(b"zz-not-hex\r\nmore\r\n")
         response = await conn.response()
         assert time.monotonic() - began < LIMITS.body_idle_seconds
-        assert_refused(served, response.status, response.body, response.head, 400)
+        assert_refused(served, response.status, response.body, response.head, 400, ("POST", "/chunked"))
         assert await conn.rest() == b""
         await wait_until(lambda: served.app.active == 0)
         assert outcomes == ["disconnect"]
@@ -154,7 +157,7 @@ async def test_a_silent_body_gets_408_after_the_idle_timeout(framing: str) -> No
         response = await conn.response()
         waited = time.monotonic() - began
         assert LIMITS.body_idle_seconds <= waited < LIMITS.body_total_seconds
-        assert_refused(served, response.status, response.body, response.head, 408)
+        assert_refused(served, response.status, response.body, response.head, 408, ("POST", "/upload"))
         assert await conn.rest() == b""
         await wait_until(lambda: served.app.active == 0)
         assert outcomes == ["disconnect"]
@@ -186,7 +189,7 @@ async def test_a_body_trickling_forever_gets_408_at_the_total_deadline(framing: 
             trickler.cancel()
         waited = time.monotonic() - began
         assert limits.body_total_seconds <= waited < limits.body_idle_seconds
-        assert_refused(served, response.status, response.body, response.head, 408)
+        assert_refused(served, response.status, response.body, response.head, 408, ("POST", "/upload"))
         await wait_until(lambda: served.app.active == 0)
         assert outcomes == ["disconnect"]
 

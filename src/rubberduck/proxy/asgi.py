@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from rubberduck.providers.base import RequestView, Route, kind_for_status
+from rubberduck.providers.base import ErrorReply, RequestView, Route, kind_for_status
 from rubberduck.proxy.exchange import Exchange, ProxyResponse
 from rubberduck.proxy.headers import header_dict
 from rubberduck.proxy.paths import path_problem
@@ -20,6 +20,10 @@ from rubberduck.types import RawHeaders, Receive, Scope, Send
 logger = logging.getLogger("rubberduck.proxy")
 
 INVALID_JSON = "We could not parse the JSON body of your request: it is not valid JSON."
+
+
+# A request the HTTP server refused before the app saw it: method, path, client address.
+RefusedLine = tuple[str, str, str | None]
 
 
 class BodyTooLarge(Exception):
@@ -60,15 +64,24 @@ class ProxyApp:
         finally:
             self.in_flight -= 1
 
-    def error_reply(self, status: int, message: str) -> tuple[int, RawHeaders, bytes]:
-        """An error in the provider's format, for the HTTP server's own answers (malformed HTTP)."""
-        reply = self.runtime.adapter.error(status, kind_for_status(status), message)
+    def error_reply(
+        self, status: int, message: str, request: RefusedLine | None = None
+    ) -> tuple[int, RawHeaders, bytes]:
+        """An error in the provider's format, for the HTTP server's own answers (malformed HTTP,
+        headers too large, a body over the limit or too slow). A refused `request` whose request
+        line was read is logged like any other request.
+        """
+        kind = kind_for_status(status)
+        reply = self.runtime.adapter.error(status, kind, message)
+        if request is not None:
+            method, path, client_ip = request
+            now = time.perf_counter()
+            self._log_refusal(method, path, client_ip, (now, time.time()), reply, f"{kind}: {message}", None)
         return reply.status, reply.headers, reply.body
 
     async def _accept(self, scope: Scope, receive: Receive, send: Send) -> Exchange | None:
         """Read and understand the request; answer malformed ones at once in the provider's format."""
         runtime = self.runtime
-        adapter = runtime.adapter
         started, received_at = time.perf_counter(), time.time()
         try:
             body = await _read_body(receive, runtime.max_request_bytes)
@@ -82,8 +95,7 @@ class ProxyApp:
         method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
         problem = path_problem(path)  # NUL, control characters, `..` above the root: never forwarded
         if problem is not None:
-            reply = adapter.error(400, "invalid_request", problem)
-            await send_simple(send, reply.status, reply.headers, reply.body, b"bypass")
+            await self._refuse(scope, send, (started, received_at), 400, "invalid_request", problem, None)
             return None
         reading = self.reader.read(method, path, query, headers, body)
         if not reading.json_ok:
@@ -110,30 +122,43 @@ class ProxyApp:
         message: str,
         route: Route | None,
     ) -> None:
-        """Answer a request the pipeline never sees, in the provider's format, and log it like any other.
+        """Answer a request the pipeline never sees, in the provider's format, and log it like any other."""
+        reply = self.runtime.adapter.error(status, kind, message)
+        client = scope.get("client")
+        try:
+            await send_simple(send, reply.status, reply.headers, reply.body, b"bypass")
+        finally:
+            client_ip = client[0] if client else None
+            self._log_refusal(
+                scope["method"], scope["path"], client_ip, times, reply, f"{kind}: {message}", route
+            )
 
-        The row has what is known without the body (path, operation, status, the error's kind) and
-        never the body or the query.
+    def _log_refusal(
+        self,
+        method: str,
+        path: str,
+        client_ip: str | None,
+        times: tuple[float, float],
+        reply: ErrorReply,
+        error: str,
+        route: Route | None,
+    ) -> None:
+        """The row of a refused request: what is known without the body (path, operation, status, the
+        error's kind), never the body or the query.
         """
         runtime = self.runtime
-        reply = runtime.adapter.error(status, kind, message)
-        method, path = scope["method"], _printable(scope["path"])
-        view = RequestView(method, path, "", {}, b"", None)
+        view = RequestView(method, _printable(path), "", {}, b"", None)
         if route is None:
             try:  # the path alone often names the operation (and, e.g. for Bedrock, the model)
                 route = runtime.adapter.route(view)
             except Exception:
-                route = Route(path)
-        client = scope.get("client")
-        exchange = Exchange(runtime.proxy_id, view, [], client[0] if client else None, route)
+                route = Route(view.path)
+        exchange = Exchange(runtime.proxy_id, view, [], client_ip, route)
         exchange.started, exchange.received_at = times
         exchange.response = ProxyResponse(reply.status, reply.headers, body=reply.body)
-        exchange.error = f"{kind}: {message}"
-        try:
-            await send_simple(send, reply.status, reply.headers, reply.body, b"bypass")
-        finally:
-            exchange.finished = time.perf_counter()
-            self.log_sink.append(log_row(exchange, runtime))
+        exchange.error = error
+        exchange.finished = time.perf_counter()
+        self.log_sink.append(log_row(exchange, runtime))
 
     async def _run(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         runtime = self.runtime

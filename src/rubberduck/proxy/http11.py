@@ -29,12 +29,17 @@ from rubberduck.proxy.http_cycle import STATUS_LINES, ASGIApp, DateHeader, Reque
 from rubberduck.types import RawHeaders, Scope
 
 # (status, message) -> (status, headers, body) of an error in the provider's own format.
-ErrorReply = Callable[[int, str], tuple[int, RawHeaders, bytes]]
+# (status, message, the refused request's method, path and client address when its request line was
+# read: the app logs those like any other request) -> the answer in the provider's format.
+ErrorReply = Callable[[int, str, "tuple[str, str, str | None] | None"], tuple[int, RawHeaders, bytes]]
 
 REQUEST_BODY_HIGH_WATER = 256 * 1024  # buffered request bytes before reading pauses
 # httptools puts no bound on either; a request past them is answered 400 and the connection closed.
 MAX_URL_BYTES = 64 * 1024
 MAX_HEADERS = 256
+# After a refusal, what the client still sends is read and dropped this long before the close: a socket
+# closed with unread bytes is reset by the kernel, and the client may never see the answer.
+LINGER_SECONDS = 2.0
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 
 
@@ -95,6 +100,7 @@ class HttpConnection(asyncio.Protocol):
         self.reading_paused = False
         self.closing = False  # shutdown asked: close after the current response
         self.upgraded = False
+        self.refused = False  # answered with an error; closes after a short linger
         self._url = b""
         self._headers: RawHeaders = []
         self._expect_continue = False
@@ -132,8 +138,8 @@ class HttpConnection(asyncio.Protocol):
         self._release_writer()
 
     def data_received(self, data: bytes) -> None:
-        if self.upgraded:
-            return  # what follows an upgrade request is not HTTP/1.1: nothing to read in it
+        if self.upgraded or self.refused:
+            return  # after an upgrade request it is not HTTP/1.1; after a refusal it is dropped
         self.reads += 1
         try:
             self.parser.feed_data(data)
@@ -185,11 +191,11 @@ class HttpConnection(asyncio.Protocol):
             raise RefusedRequest(431, "Rubberduck: the request headers are too large.")
 
     def on_headers_complete(self) -> None:
-        self.head_began = -1
         limit = self.state.limits.max_body_bytes
         if limit is not None and self._content_length is not None and int(self._content_length) > limit:
             # Refused on its declared length: not a byte of the body is read or held.
             raise RefusedRequest(413, f"Request body exceeds the limit of {limit} bytes.")
+        self.head_began = -1
         url = httptools.parse_url(self._url)
         raw_path: bytes = url.path
         path = raw_path.decode("ascii")
@@ -349,12 +355,35 @@ class HttpConnection(asyncio.Protocol):
             cycle.keep_alive = False
 
     def _reject(self, status: int, message: str) -> None:
-        status, headers, body = self.state.error_reply(status, message)
+        status, headers, body = self.state.error_reply(status, message, self._refused_line())
         head = [STATUS_LINES.get(status) or status_line(status), self.state.date.line()]
         head += [name + b": " + value + b"\r\n" for name, value in headers]
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        if self.refused or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.refused = True
+        self.transport.write_eof()  # the answer is complete; the client's late bytes are read and dropped
+        self._resume_reading()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def _refused_line(self) -> tuple[str, str, str | None] | None:
+        """Method, path and client of the request being refused, if its request line was read."""
+        client = self.client[0] if self.client else None
+        if self.head_began >= 0:  # refused while its head was arriving
+            if not self._url:
+                return None
+            try:
+                method = self.parser.get_method().decode("ascii")
+                raw_path: bytes = httptools.parse_url(self._url).path
+            except (httptools.HttpParserError, UnicodeDecodeError):
+                return None
+            return method, unquote(raw_path.decode("latin-1")), client
+        cycle = self.parsing
+        if cycle is None or cycle.response_complete:
+            return None
+        return cycle.scope["method"], cycle.scope["path"], client
 
     def _pause_reading(self) -> None:
         if not self.reading_paused:

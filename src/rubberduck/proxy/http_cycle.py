@@ -111,7 +111,7 @@ class RequestCycle:
             if not isinstance(exc, asyncio.CancelledError):
                 logger.exception("proxy request failed: %s %s", self.scope["method"], self.scope["path"])
             if not self.response_started and not self.disconnected:
-                reply = connection.state.error_reply(500, "Rubberduck hit an internal error.")
+                reply = connection.state.error_reply(500, "Rubberduck hit an internal error.", None)
                 await self._send_error(*reply)
             elif not self.response_complete:
                 connection.transport.close()
@@ -119,7 +119,7 @@ class RequestCycle:
                 raise
             return
         if not self.response_started and not self.disconnected:
-            reply = connection.state.error_reply(500, "Rubberduck: the request got no response.")
+            reply = connection.state.error_reply(500, "Rubberduck: the request got no response.", None)
             await self._send_error(*reply)
         elif not self.response_complete and not self.disconnected:
             # An app that stops mid-response (a simulated stream cut) leaves the client a broken
