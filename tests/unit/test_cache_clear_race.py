@@ -13,7 +13,8 @@ from rubberduck.cache.memory import MemoryLRU
 from rubberduck.cache.store import LayeredCache
 
 KEY = "k" * 64
-ENTRY = CachedResponse(200, [(b"content-type", b"application/json")], (b'{"answer": 42}',), False)
+ENTRY = CachedResponse(200, [(b"content-type", b"application/json")], (b'{"answer": 42}',), False, key=KEY)
+OLD_ENTRY = CachedResponse(200, [], (b"{}",), False, key="old")
 
 
 class HeldStore:
@@ -31,16 +32,16 @@ class HeldStore:
             self.entered.set()
             await self.go_on.wait()
 
-    async def get(self, proxy_id: int, key: str) -> CachedResponse | None:
+    async def get(self, proxy_id: int, key: str, occurrence: int = 1) -> CachedResponse | None:
         entry = self.entries.get((proxy_id, key))
         await self._maybe_hold()  # the row was read before the wait
         return entry
 
-    async def put(self, proxy_id: int, key: str, entry: CachedResponse) -> None:
+    async def put(self, proxy_id: int, entry: CachedResponse) -> None:
         await self._maybe_hold()
-        self.entries[(proxy_id, key)] = entry
+        self.entries[(proxy_id, entry.key)] = entry
 
-    async def clear(self, proxy_id: int) -> int:
+    async def clear(self, proxy_id: int, namespace: str | None = None) -> int:
         doomed = [key for key in self.entries if key[0] == proxy_id]
         for key in doomed:
             del self.entries[key]
@@ -59,9 +60,9 @@ def layered() -> tuple[LayeredCache, HeldStore]:
 async def test_a_write_under_way_when_the_clear_comes_is_deleted_too() -> None:
     cache, store = layered()
     generation = cache.generation(1)
-    cache.remember(1, KEY, ENTRY, generation)
+    cache.remember(1, ENTRY, generation)
     store.hold = True
-    writing = asyncio.create_task(cache.persist(1, KEY, ENTRY, generation))
+    writing = asyncio.create_task(cache.persist(1, ENTRY, generation))
     await store.entered.wait()  # the INSERT is under way
     clearing = asyncio.create_task(cache.clear(1))
     await asyncio.sleep(0)
@@ -78,8 +79,8 @@ async def test_a_request_that_began_before_the_clear_stores_nothing_after_it() -
     cache, store = layered()
     generation = cache.generation(1)  # the request's lookup missed; it goes upstream
     await cache.clear(1)
-    cache.remember(1, KEY, ENTRY, generation)  # its answer arrives after the clear
-    await cache.persist(1, KEY, ENTRY, generation)
+    cache.remember(1, ENTRY, generation)  # its answer arrives after the clear
+    await cache.persist(1, ENTRY, generation)
     assert cache.peek(1, KEY) is None and store.entries == {}
     assert await cache.get(1, KEY) is None
 
@@ -100,14 +101,14 @@ async def test_a_write_of_a_request_that_began_after_the_clear_waits_for_it_and_
     cache, store = layered()
     older = cache.generation(1)
     store.hold = True
-    writing_older = asyncio.create_task(cache.persist(1, "old", ENTRY, older))
+    writing_older = asyncio.create_task(cache.persist(1, OLD_ENTRY, older))
     await store.entered.wait()
     clearing = asyncio.create_task(cache.clear(1))
     await asyncio.sleep(0)
     newer = cache.generation(1)
     assert newer != older
-    cache.remember(1, KEY, ENTRY, newer)
-    writing_newer = asyncio.create_task(cache.persist(1, KEY, ENTRY, newer))
+    cache.remember(1, ENTRY, newer)
+    writing_newer = asyncio.create_task(cache.persist(1, ENTRY, newer))
     store.go_on.set()
     await asyncio.gather(writing_older, clearing, writing_newer)
     assert list(store.entries) == [(1, KEY)]
@@ -116,7 +117,7 @@ async def test_a_write_of_a_request_that_began_after_the_clear_waits_for_it_and_
 
 async def test_other_proxies_are_not_touched() -> None:
     cache, store = layered()
-    cache.remember(2, KEY, ENTRY, cache.generation(2))
-    await cache.persist(2, KEY, ENTRY, cache.generation(2))
+    cache.remember(2, ENTRY, cache.generation(2))
+    await cache.persist(2, ENTRY, cache.generation(2))
     await cache.clear(1)
     assert cache.peek(2, KEY) is ENTRY and (2, KEY) in store.entries

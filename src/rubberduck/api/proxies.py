@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,7 @@ from rubberduck.api.params import ProxyId
 from rubberduck.api.ports import PortAllocator
 from rubberduck.api.schemas import CacheCleared, ProxyCreate, ProxyRead, ProxyUpdate
 from rubberduck.auth.users import Auth
+from rubberduck.cache.config import merged_cache
 from rubberduck.cache.store import LayeredCache
 from rubberduck.db.models import Proxy, User
 from rubberduck.providers.base import ProviderAdapter
@@ -38,6 +40,20 @@ def validate_provider_fields(
     if unknown:
         raise field_error("options", f"unknown option(s) {unknown}; allowed: {sorted(adapter.option_keys)}")
     adapter.validate_options(options)
+
+
+def merged_cache_settings(current: dict[str, Any] | None, change: dict[str, Any] | None) -> dict[str, Any]:
+    """A PATCH's `cache` over the stored one; a bad field is a 422 naming it (`cache.mode`, …)."""
+    if change is None:
+        raise field_error("cache", "may not be null")
+    try:
+        return merged_cache(current, change).model_dump(mode="json")
+    except ValidationError as exc:
+        detail = [
+            {"loc": ["body", "cache", *error["loc"]], "msg": error["msg"], "type": error["type"]}
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail) from exc
 
 
 async def check_name_free(session: AsyncSession, owner: User, name: str, proxy_id: int | None) -> None:
@@ -90,7 +106,10 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
         else:
             await ports.check_available(session, port, None)
         proxy = Proxy(
-            owner_id=user.id, status="stopped", desired_running=False, **body.model_dump(exclude={"port"})
+            owner_id=user.id,
+            status="stopped",
+            desired_running=False,
+            **body.model_dump(mode="json", exclude={"port"}),
         )
         proxy.port = port
         session.add(proxy)
@@ -122,6 +141,8 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
             changes["upstream_url"] = restore_masked(changes["upstream_url"], proxy.upstream_url)
             if has_masked_credential(changes["upstream_url"]):
                 raise field_error("upstream_url", "enter the credential again: '***' is only its mask")
+        if "cache" in changes:
+            changes["cache"] = merged_cache_settings(proxy.cache, changes["cache"])
         merged_provider = changes.get("provider", proxy.provider)
         merged_url = changes.get("upstream_url", proxy.upstream_url)
         merged_options = changes.get("options", proxy.options)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from rubberduck.cache.config import CacheConfig
 from rubberduck.redact import mask_url
 
 PROXY_STATUSES = ("stopped", "starting", "running", "error")
@@ -73,6 +74,7 @@ class ProxyCreate(BaseModel):
     port: Port | None = None
     upstream_url: str | None = Field(default=None, max_length=2000)
     options: dict[str, Any] = Field(default_factory=dict)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
     _url = field_validator("upstream_url")(_check_url)
     _description = field_validator("description")(_text)
@@ -89,6 +91,8 @@ class ProxyUpdate(BaseModel):
     port: Port | None = None
     upstream_url: str | None = Field(default=None, max_length=2000)
     options: dict[str, Any] | None = None
+    # Merged over the current settings: the fields given replace theirs, the rest stay.
+    cache: dict[str, Any] | None = None
 
     _url = field_validator("upstream_url")(_check_url)
     _description = field_validator("description")(_text)
@@ -106,6 +110,7 @@ class ProxyRead(BaseModel):
     port: int
     upstream_url: str | None
     options: dict[str, Any]
+    cache: CacheConfig
     status: str
     last_error: str | None
     created_at: datetime

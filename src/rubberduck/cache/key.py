@@ -22,12 +22,15 @@ def cache_key(
     *,
     secret_query_params: frozenset[str] = frozenset(),
     key_headers: list[tuple[str, str]] | None = None,
+    namespace: str = "",
 ) -> str:
     """Key over method, upstream path, the query (credentials dropped), key headers and the JSON body.
 
     `body` is the parsed JSON (or None for an empty body). Nothing is ever dropped from the body.
     The parts are hashed in one canonical JSON document, so no two different requests can collide
-    by shifting text from one part into another.
+    by shifting text from one part into another. A namespace other than the default one is hashed
+    with the rest (the default namespace keeps the key it always had, so older entries still answer);
+    `body` comes with the proxy's `ignore` paths already left out.
     """
     params = (
         sorted(
@@ -38,5 +41,13 @@ def cache_key(
         if query
         else ()
     )
-    material = (method.upper(), path, params, sorted(key_headers) if key_headers else (), body)
+    material: tuple[Any, ...] = (
+        method.upper(),
+        path,
+        params,
+        sorted(key_headers) if key_headers else (),
+        body,
+    )
+    if namespace:
+        material = ("ns", namespace, material)
     return hashlib.sha256(canonical_json(material)).hexdigest()

@@ -6,7 +6,7 @@ from collections import OrderedDict
 
 from rubberduck.cache.entry import CachedResponse
 
-MemoryKey = tuple[int, str]  # (proxy id, cache key)
+MemoryKey = tuple[int, str, int]  # (proxy id, cache key, occurrence)
 
 
 class MemoryLRU:
@@ -39,8 +39,20 @@ class MemoryLRU:
         if old is not None:
             self.used_bytes -= old.size
 
-    def clear_proxy(self, proxy_id: int) -> int:
-        doomed = [key for key in self._entries if key[0] == proxy_id]
+    def clear_proxy(self, proxy_id: int, namespace: str | None = None) -> int:
+        doomed = [
+            key
+            for key, entry in self._entries.items()
+            if key[0] == proxy_id and (namespace is None or entry.namespace == namespace)
+        ]
         for key in doomed:
             self.discard(key)
         return len(doomed)
+
+    def discard_key(self, proxy_id: int, key: str, occurrence: int | None) -> None:
+        """One occurrence of a request's entry, or all of them (occurrence None)."""
+        if occurrence is not None:
+            self.discard((proxy_id, key, occurrence))
+            return
+        for slot in [slot for slot in self._entries if slot[0] == proxy_id and slot[1] == key]:
+            self.discard(slot)

@@ -1,71 +1,19 @@
-"""Cache stores: the persistent SQL store, and the layered store the data plane uses."""
+"""The layered cache the data plane uses: a memory LRU in front of the persistent store (cache/sqlstore.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+import logging
+import time
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-from rubberduck.cache.entry import CachedResponse, frame_chunks, unframe_chunks
+from rubberduck.cache.entry import CachedResponse
 from rubberduck.cache.memory import MemoryLRU
-from rubberduck.db.database import Database
-from rubberduck.db.models import CacheEntryRow
+from rubberduck.cache.sqlstore import CacheStore, EntryFilter, EntryId, EntryInfo, SqlCacheStore
 
+__all__ = ["CacheStore", "EntryFilter", "EntryInfo", "LayeredCache", "SqlCacheStore"]
 
-class CacheStore(Protocol):
-    async def get(self, proxy_id: int, key: str) -> CachedResponse | None: ...
-    async def put(self, proxy_id: int, key: str, entry: CachedResponse) -> None: ...
-    async def clear(self, proxy_id: int) -> int: ...
-    async def count(self, proxy_id: int) -> int: ...
-
-
-class SqlCacheStore:
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    async def get(self, proxy_id: int, key: str) -> CachedResponse | None:
-        async with self.database.session() as session:
-            row = await session.get(CacheEntryRow, (proxy_id, key))
-        if row is None:
-            return None
-        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in row.headers]
-        return CachedResponse(row.status, headers, unframe_chunks(row.body), row.stream)
-
-    async def put(self, proxy_id: int, key: str, entry: CachedResponse) -> None:
-        values = {
-            "proxy_id": proxy_id,
-            "key": key,
-            "status": entry.status,
-            "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in entry.headers],
-            "body": frame_chunks(entry.chunks),
-            "stream": entry.stream,
-            "size": entry.size,
-        }
-        insert = pg_insert if self.database.dialect == "postgresql" else sqlite_insert
-        statement = insert(CacheEntryRow).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["proxy_id", "key"],
-            set_={name: statement.excluded[name] for name in ("status", "headers", "body", "stream", "size")},
-        )
-        async with self.database.session() as session:
-            await session.execute(statement)
-            await session.commit()
-
-    async def clear(self, proxy_id: int) -> int:
-        async with self.database.session() as session:
-            result = await session.execute(delete(CacheEntryRow).where(CacheEntryRow.proxy_id == proxy_id))
-            await session.commit()
-        return int(getattr(result, "rowcount", 0) or 0)
-
-    async def count(self, proxy_id: int) -> int:
-        async with self.database.session() as session:
-            total = await session.scalar(
-                select(func.count()).select_from(CacheEntryRow).where(CacheEntryRow.proxy_id == proxy_id)
-            )
-        return int(total or 0)
+logger = logging.getLogger("rubberduck.cache")
 
 
 class _Writes:
@@ -87,6 +35,9 @@ class LayeredCache:
     on: a request takes the generation when its lookup misses and passes it to `remember` and `persist`,
     which drop the entry if a clear came in between. A persistent write already under way when the clear
     comes is let land first, then deleted with the rest; a write of the new generation waits for the clear.
+
+    Hits are counted in memory (`touch`, no await) and written in batches by `flush_hits`, off the
+    request path.
     """
 
     def __init__(self, memory: MemoryLRU, store: CacheStore) -> None:
@@ -94,30 +45,49 @@ class LayeredCache:
         self.store = store
         self._generations: dict[int, int] = {}
         self._writes: dict[int, _Writes] = {}
+        self._hits: dict[EntryId, tuple[int, float]] = {}
 
     def generation(self, proxy_id: int) -> int:
         return self._generations.get(proxy_id, 0)
 
-    def peek(self, proxy_id: int, key: str) -> CachedResponse | None:
+    def peek(self, proxy_id: int, key: str, occurrence: int = 1) -> CachedResponse | None:
         """The memory copy only: the hot path's lookup, with no await."""
-        return self.memory.get((proxy_id, key))
+        return self.memory.get((proxy_id, key, occurrence))
 
-    async def get(self, proxy_id: int, key: str) -> CachedResponse | None:
-        entry = self.memory.get((proxy_id, key))
+    async def get(self, proxy_id: int, key: str, occurrence: int = 1) -> CachedResponse | None:
+        entry = self.memory.get((proxy_id, key, occurrence))
         if entry is not None:
             return entry
         generation = self.generation(proxy_id)
-        entry = await self.store.get(proxy_id, key)
+        entry = await self.store.get(proxy_id, key, occurrence)
         if entry is not None and self.generation(proxy_id) == generation:  # not read back past a clear
-            self.memory.put((proxy_id, key), entry)
+            self.memory.put((proxy_id, key, occurrence), entry)
         return entry
 
-    def remember(self, proxy_id: int, key: str, entry: CachedResponse, generation: int) -> None:
+    def touch(self, proxy_id: int, entry: CachedResponse) -> None:
+        """A hit: counted now, written with the next batch."""
+        slot = (proxy_id, entry.key, entry.occurrence)
+        count, _ = self._hits.get(slot, (0, 0.0))
+        self._hits[slot] = (count + 1, time.time())
+
+    async def flush_hits(self) -> None:
+        hits, self._hits = self._hits, {}
+        try:
+            await self.store.add_hits(hits)
+        except Exception:
+            logger.exception("%d cache hit counts could not be written", len(hits))
+
+    async def write_hits_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.flush_hits()
+
+    def remember(self, proxy_id: int, entry: CachedResponse, generation: int) -> None:
         """Make the entry visible at once, before the persistent write completes."""
         if self.generation(proxy_id) == generation:
-            self.memory.put((proxy_id, key), entry)
+            self.memory.put((proxy_id, entry.key, entry.occurrence), entry)
 
-    async def persist(self, proxy_id: int, key: str, entry: CachedResponse, generation: int) -> None:
+    async def persist(self, proxy_id: int, entry: CachedResponse, generation: int) -> None:
         writes = self._writes.setdefault(proxy_id, _Writes())
         while writes.clearing is not None and self.generation(proxy_id) == generation:
             await asyncio.shield(writes.clearing)  # a newer request's write: after the clear
@@ -126,25 +96,52 @@ class LayeredCache:
         writes.count += 1
         writes.idle.clear()
         try:
-            await self.store.put(proxy_id, key, entry)
+            await self.store.put(proxy_id, entry)
         finally:
             writes.count -= 1
             if not writes.count:
                 writes.idle.set()
 
-    async def clear(self, proxy_id: int) -> int:
+    async def clear(self, proxy_id: int, namespace: str | None = None) -> int:
+        """Every entry of the proxy, or of one of its namespaces.
+
+        Even a namespace's clear drops the proxy's writes still in flight: a recording of another
+        namespace is then made again on its next miss, which is cheaper than tracking writes per namespace.
+        """
         self._generations[proxy_id] = self.generation(proxy_id) + 1  # from here on no older write begins
-        self.memory.clear_proxy(proxy_id)
+        self.memory.clear_proxy(proxy_id, namespace)
         writes = self._writes.setdefault(proxy_id, _Writes())
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         writes.clearing = done
         try:
             await writes.idle.wait()  # the older writes under way land first, then go with the rest
-            return await self.store.clear(proxy_id)
+            return await self.store.clear(proxy_id, namespace)
         finally:
             if writes.clearing is done:
                 writes.clearing = None
             done.set_result(None)
 
+    async def delete(self, proxy_id: int, key: str, occurrence: int | None = None) -> int:
+        self.memory.discard_key(proxy_id, key, occurrence)
+        return await self.store.delete(proxy_id, key, occurrence)
+
     async def count(self, proxy_id: int) -> int:
         return await self.store.count(proxy_id)
+
+    async def page(
+        self, proxy_id: int, where: EntryFilter, limit: int, after: tuple[datetime, str, int] | None
+    ) -> list[EntryInfo]:
+        await self.flush_hits()  # the counts shown include the hits of a moment ago
+        return await self.store.page(proxy_id, where, limit, after)
+
+    async def entry(self, proxy_id: int, key: str, occurrence: int = 1) -> CachedResponse | None:
+        """One recording as stored (not through the memory copy, which has no hit counts)."""
+        return await self.store.get(proxy_id, key, occurrence)
+
+    async def recorded_occurrences(self, proxy_id: int, key: str) -> int:
+        return await self.store.recorded_occurrences(proxy_id, key)
+
+    async def candidates(
+        self, proxy_id: int, namespace: str, operation: str | None, limit: int = 200
+    ) -> list[CachedResponse]:
+        return await self.store.candidates(proxy_id, namespace, operation, limit)

@@ -52,6 +52,8 @@ class Proxy(Base):
     options: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     # The failure-simulation config (faults.config.FailureConfig as JSON); empty means none.
     failure: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # How the proxy records and replays (cache.config.CacheConfig as JSON); empty means the defaults.
+    cache: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default="stopped")
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Whether the proxy should be running: survives restarts, unlike `status`.
@@ -75,19 +77,35 @@ class AppSetting(Base):
 
 
 class CacheEntryRow(Base):
+    """One recorded answer: the request's key (namespace included) and which occurrence of it."""
+
     __tablename__ = "cache_entries"
+    # Browsing and clearing one namespace, and finding the nearest recording of an operation.
+    __table_args__ = (Index("ix_cache_entries_namespace", "proxy_id", "namespace", "operation"),)
 
     proxy_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("proxies.id", ondelete="CASCADE"), primary_key=True
     )
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    occurrence: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    namespace: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    operation: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     status: Mapped[int] = mapped_column(Integer)
     headers: Mapped[list[list[str]]] = mapped_column(JSON)
     # Chunks are stored framed (see cache.entry) so a replayed stream keeps its boundaries.
     body: Mapped[bytes] = mapped_column(LargeBinary)
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
     size: Mapped[int] = mapped_column(Integer)
+    # The canonical request the entry answered (no credentials), the paths left out of its key, and
+    # each chunk's offset from the request's start (streams), for explaining misses and recorded pacing.
+    request: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    ignored: Mapped[list[str]] = mapped_column(JSON, default=list)
+    offsets: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPAware(timezone=True), default=now_utc)
+    expires_at: Mapped[datetime | None] = mapped_column(TIMESTAMPAware(timezone=True), nullable=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_hit_at: Mapped[datetime | None] = mapped_column(TIMESTAMPAware(timezone=True), nullable=True)
 
 
 class RequestLog(Base):

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from rubberduck.db.database import Database
 from rubberduck.db.models import Proxy
+from rubberduck.cache.config import CacheConfig
 from rubberduck.faults.config import FailureConfig
 from rubberduck.faults.state import FaultState
 from rubberduck.providers.base import ProviderAdapter
@@ -61,6 +62,7 @@ class ProxyManager:
             max_cached_response_bytes=self.settings.max_cached_response_bytes,
             faults=self.fault_state(proxy),
             options=dict(proxy.options),
+            cache=CacheConfig.model_validate(proxy.cache or {}),
         )
 
     def is_running(self, proxy_id: int) -> bool:

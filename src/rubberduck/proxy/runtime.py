@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from rubberduck.cache.config import DEFAULT_CACHE, CacheConfig
 from rubberduck.faults.state import FaultState
 from rubberduck.providers.base import ProviderAdapter
 
@@ -21,3 +22,4 @@ class ProxyRuntime:
     max_cached_response_bytes: int
     faults: FaultState  # mutable dice and windows: kept when only other settings change
     options: dict[str, Any] = field(default_factory=dict)
+    cache: CacheConfig = DEFAULT_CACHE  # how it records and replays

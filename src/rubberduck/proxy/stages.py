@@ -80,11 +80,11 @@ class CacheStage:
             return
         chunks = tuple(exchange.captured) if exchange.route.stream else (b"".join(exchange.captured),)
         entry = CachedResponse(
-            response.status, cacheable_headers(response.headers), chunks, exchange.route.stream
+            response.status, cacheable_headers(response.headers), chunks, exchange.route.stream, key=key
         )
-        self.cache.remember(runtime.proxy_id, exchange.cache_key, entry, generation)
+        self.cache.remember(runtime.proxy_id, entry, generation)
         # Written after the client has its answer; the memory copy already serves repeats.
-        exchange.after.append(lambda: self.cache.persist(runtime.proxy_id, key, entry, generation))
+        exchange.after.append(lambda: self.cache.persist(runtime.proxy_id, entry, generation))
 
 
 def _stream_failed(runtime: ProxyRuntime, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> bool:
