@@ -226,7 +226,7 @@ class SqlCacheStore:
                 r.last_hit_at,
                 r.expires_at,
                 list(r.ignored or ()),
-            )  # fmt: skip
+            )
             for r in rows
         ]
 

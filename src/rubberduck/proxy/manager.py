@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from sqlalchemy import select, update
 
+from rubberduck.cache.config import CacheConfig
 from rubberduck.db.database import Database
 from rubberduck.db.models import Proxy
-from rubberduck.cache.config import CacheConfig
 from rubberduck.faults.config import FailureConfig
 from rubberduck.faults.state import FaultState
 from rubberduck.providers.base import ProviderAdapter

@@ -4,6 +4,7 @@ import { ChevronRightIcon } from "../../components/icons";
 import { cx } from "../../components/ui";
 import { formatCount, formatFullTimestamp, formatMs, formatTimestamp, formatUsd } from "../../lib/format";
 import { CacheBadge, FaultBadge, StatusBadge } from "./badges";
+import { ReplayMissBadge, ReplayMissDetail } from "./ReplayMiss";
 
 function Field({ label, value, mono }: { label: string; value: React.ReactNode; mono?: boolean }) {
   return (
@@ -43,6 +44,9 @@ function Details({ row, proxyName }: { row: LogRow; proxyName: string }) {
           <Field label="Error" value={<span className="text-red-700">{row.error}</span>} />
         </div>
       )}
+      <div className="col-span-2 empty:hidden sm:col-span-3 lg:col-span-6">
+        <ReplayMissDetail row={row} />
+      </div>
     </dl>
   );
 }
@@ -151,7 +155,10 @@ export function LogTable({
                     <StatusBadge status={row.status} />
                   </td>
                   <td className="px-3 py-2.5">
-                    <CacheBadge value={row.cache_status} />
+                    <span className="inline-flex gap-1.5">
+                      <CacheBadge value={row.cache_status} />
+                      <ReplayMissBadge error={row.error} />
+                    </span>
                   </td>
                   <td className="hidden px-3 py-2.5 lg:table-cell">
                     <FaultBadge value={row.fault} />

@@ -24,6 +24,7 @@ import { CacheBadge, StatusBadge } from "../logs/badges";
 import { ClearCacheButton, StartStopButtons } from "./actions";
 import { FailureEditor } from "./FailureEditor";
 import { ProxyForm } from "./ProxyForm";
+import { RecordingsTab } from "./recordings/RecordingsTab";
 import { SnippetCard } from "./Snippet";
 
 function Detail({ label, children }: { label: string; children: ReactNode }) {
@@ -117,8 +118,10 @@ function DeleteProxy({ proxy }: { proxy: Proxy }) {
 
 const TABS = [
   { id: "overview", label: "Overview" },
+  { id: "recordings", label: "Recordings" },
   { id: "failure", label: "Failure simulation" },
 ] as const;
+type TabId = (typeof TABS)[number]["id"];
 
 export function ProxyDetailPage() {
   const id = Number(useParams().id);
@@ -126,7 +129,7 @@ export function ProxyDetailPage() {
   const providers = useProviders();
   const [params, setParams] = useSearchParams();
   const [editing, setEditing] = useState(false);
-  const tab = params.get("tab") === "failure" ? "failure" : "overview";
+  const tab: TabId = TABS.find((item) => item.id === params.get("tab"))?.id ?? "overview";
   const back = (
     <Link
       to="/proxies"
@@ -249,6 +252,10 @@ export function ProxyDetailPage() {
               <DeleteProxy proxy={data} />
             </div>
           </Card>
+        </div>
+      ) : tab === "recordings" ? (
+        <div id="panel-recordings" role="tabpanel" aria-labelledby="tab-recordings">
+          <RecordingsTab proxy={data} />
         </div>
       ) : (
         <div id="panel-failure" role="tabpanel" aria-labelledby="tab-failure">

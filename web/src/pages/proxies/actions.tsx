@@ -9,6 +9,7 @@ import { Dialog } from "../../components/Dialog";
 import { EraserIcon, PlayIcon, StopIcon } from "../../components/icons";
 import { useToast } from "../../components/Toast";
 import { Button, ErrorNotice } from "../../components/ui";
+import { recordingKeys } from "./recordings/api";
 
 function useRefresh(proxy: Proxy) {
   const queryClient = useQueryClient();
@@ -94,11 +95,13 @@ export function ClearCacheButton({ proxy }: { proxy: Proxy }) {
   const [open, setOpen] = useState(false);
   const [result, setResult] = useState<number | null>(null);
   const toast = useToast();
+  const queryClient = useQueryClient();
   const clear = useMutation({
     mutationFn: () => unwrap(api.DELETE("/api/proxies/{proxy_id}/cache", { params: { path: { proxy_id: proxy.id } } })),
     onSuccess: ({ deleted }) => {
       setOpen(false);
       setResult(deleted);
+      void queryClient.invalidateQueries({ queryKey: recordingKeys.all(proxy.id) });
       toast.success(`Cleared ${deleted} cache ${deleted === 1 ? "entry" : "entries"} from ${proxy.name}.`);
     },
   });
