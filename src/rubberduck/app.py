@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from rubberduck.api.proxies import proxies_router
 from rubberduck.api.static import install_web_ui
 from rubberduck.auth.setup import build_accounts, include_account_routes
 from rubberduck.cache.memory import MemoryLRU
+from rubberduck.cache.occurrence import LocalOccurrences, OccurrenceCounter
 from rubberduck.cache.store import LayeredCache, SqlCacheStore
 from rubberduck.db.database import Database
 from rubberduck.db.migrate import upgrade_to_head
@@ -41,6 +43,8 @@ from rubberduck.telemetry.retention import RetentionTask
 from rubberduck.telemetry.rollups import RollupAggregator
 from rubberduck.telemetry.sqlitewriter import SqliteWriterProcess
 
+HIT_FLUSH_SECONDS = 1.0  # how often the cache's hit counts are written (they are kept in memory until then)
+
 logger = logging.getLogger("rubberduck")
 
 
@@ -51,6 +55,7 @@ class Services:
     settings: Settings
     database: Database
     cache: LayeredCache
+    occurrences: OccurrenceCounter  # `repeats: sequence`: which occurrence of a request this is
     upstream: UpstreamClient
     log_writer: BatchLogWriter
     manager: ProxyManager
@@ -64,6 +69,7 @@ def build_services(settings: Settings) -> Services:
     settings.prepare_data_dir()
     database = Database(settings.resolved_database_url)
     cache = LayeredCache(MemoryLRU(settings.memory_cache_bytes), SqlCacheStore(database))
+    occurrences = LocalOccurrences()
     upstream = UpstreamClient(settings.upstream_connect_timeout_seconds)
     pricing = PricingTable.load()
     sqlite_file = database.sqlite_file
@@ -84,7 +90,7 @@ def build_services(settings: Settings) -> Services:
             IpFilterStage(global_filter),
             RateLimitStage(),
             FaultStage(),
-            CacheStage(cache),
+            CacheStage(cache, occurrences),
             ForwardStage(upstream),
         ]
 
@@ -92,9 +98,19 @@ def build_services(settings: Settings) -> Services:
     live = LogBroadcaster(per_owner=settings.max_live_streams_per_user)
     rollups = RollupAggregator(database, settings.metrics_flush_seconds)
     log_writer.listeners += [live, rollups]
-    manager = ProxyManager(settings, database, build_registry(), stages, log_writer)
+    manager = ProxyManager(settings, database, build_registry(), stages, log_writer, occurrences)
     return Services(
-        settings, database, cache, upstream, log_writer, manager, global_filter, pricing, live, rollups
+        settings,
+        database,
+        cache,
+        occurrences,
+        upstream,
+        log_writer,
+        manager,
+        global_filter,
+        pricing,
+        live,
+        rollups,
     )
 
 
@@ -115,6 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
         await services.log_writer.start()
         services.rollups.start()
         retention.start()
+        hit_writer = asyncio.create_task(services.cache.write_hits_forever(HIT_FLUSH_SECONDS))
         await services.manager.restore()
         # Start-up objects live as long as the process: keep the collector from rescanning them,
         # which otherwise shows up as latency spikes on the proxies.
@@ -124,6 +141,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await services.manager.shutdown()
+            hit_writer.cancel()
+            await services.cache.flush_hits()
             await accounts.stop()
             await services.log_writer.stop()
             await services.rollups.stop()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 
 from rubberduck.cache.config import CacheConfig
+from rubberduck.cache.occurrence import LocalOccurrences, OccurrenceCounter
 from rubberduck.db.database import Database
 from rubberduck.db.models import Proxy
 from rubberduck.faults.config import FailureConfig
@@ -34,8 +35,11 @@ class ProxyManager:
         providers: dict[str, ProviderAdapter],
         stages: Callable[[], list[Stage]],
         log_sink: LogSink,
+        occurrences: OccurrenceCounter | None = None,
     ) -> None:
         self.settings = settings
+        # `repeats: sequence` counts restart whenever a proxy starts.
+        self.occurrences = occurrences or LocalOccurrences()
         self.database = database
         self.providers = providers
         self.build_stages = stages
@@ -85,6 +89,7 @@ class ProxyManager:
         if self.is_running(proxy.id):
             return
         await self._set_status(proxy, "starting", None, desired=True)
+        self.occurrences.rewind(proxy.id)
         app = ProxyApp(self.runtime_for(proxy), self.build_stages(), self.log_sink)
         settings = self.settings
         limits = ServerLimits(

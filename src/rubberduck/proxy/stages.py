@@ -7,6 +7,7 @@ import time
 from typing import Protocol
 
 from rubberduck.cache.entry import CachedResponse
+from rubberduck.cache.occurrence import OccurrenceCounter
 from rubberduck.cache.store import LayeredCache
 from rubberduck.providers.base import UpstreamSetupError
 from rubberduck.providers.usage import decode_body
@@ -34,8 +35,9 @@ class Stage(Protocol):
 class CacheStage:
     """Answers from the cache on a hit; stores a complete 2xx answer on a miss."""
 
-    def __init__(self, cache: LayeredCache) -> None:
+    def __init__(self, cache: LayeredCache, occurrences: OccurrenceCounter) -> None:
         self.cache = cache
+        self.occurrences = occurrences
 
     def idle(self, runtime: ProxyRuntime) -> bool:
         return False
