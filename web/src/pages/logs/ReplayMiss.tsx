@@ -1,0 +1,69 @@
+// A request that missed in replay mode is logged with `error: "replay_miss: <path>, <path>"`: the
+// fields where it differs from the nearest recording (paths only, never values). These show them and
+// link to the proxy's recordings.
+import { Link } from "react-router";
+import type { LogRow } from "../../api/types";
+import { Badge } from "../../components/ui";
+
+const PREFIX = "replay_miss";
+
+/** The differing paths of a replay miss ([] when nothing was recorded to compare with), or null. */
+export function replayMissPaths(error: string | null): string[] | null {
+  if (!error?.startsWith(PREFIX)) return null;
+  const rest = error.slice(PREFIX.length).replace(/^:\s*/, "");
+  return rest
+    .split(/,\s+/)
+    .map((path) => path.trim())
+    .filter(Boolean);
+}
+
+export function recordingsLink(row: Pick<LogRow, "proxy_id" | "operation">): string {
+  const query = new URLSearchParams({ tab: "recordings" });
+  if (row.operation) query.set("operation", row.operation);
+  return `/proxies/${row.proxy_id}?${query.toString()}`;
+}
+
+/** A compact marker for the table row. */
+export function ReplayMissBadge({ error }: { error: string | null }) {
+  const paths = replayMissPaths(error);
+  if (paths === null) return null;
+  return (
+    <Badge tone="red" title={paths.length ? `Differs in ${paths.join(", ")}` : "No recording to replay"}>
+      replay miss
+    </Badge>
+  );
+}
+
+/** The explanation in the row's details: which fields differ, and where the recordings are. */
+export function ReplayMissDetail({ row }: { row: LogRow }) {
+  const paths = replayMissPaths(row.error);
+  if (paths === null) return null;
+  return (
+    <div className="rounded-lg border border-red-200 bg-red-50/60 px-4 py-3 text-sm" data-testid="replay-miss">
+      <p className="font-medium text-red-800">Not recorded: replay mode answered with replay_miss.</p>
+      {paths.length > 0 ? (
+        <div className="mt-1.5 flex flex-wrap items-center gap-1.5 text-slate-700">
+          <span>Differs from the nearest recording in</span>
+          <ul className="contents" aria-label="Differing paths">
+            {paths.map((path) => (
+              <li key={path}>
+                <code className="rounded bg-white px-1.5 py-0.5 font-mono text-[12px] text-red-800 ring-1 ring-red-200">
+                  {path}
+                </code>
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : (
+        <p className="mt-1 text-slate-700">No recorded request of this operation to compare with.</p>
+      )}
+      <Link
+        to={recordingsLink(row)}
+        className="mt-2 inline-block font-medium text-accent-700 hover:underline"
+        onClick={(event) => event.stopPropagation()}
+      >
+        Open the proxy's recordings
+      </Link>
+    </div>
+  );
+}

@@ -1,0 +1,95 @@
+// Hand-typed shapes of the recordings API (issue 12, /work/spec12.md) until schema.gen.ts is
+// regenerated from the backend's OpenAPI. Keep them in step with the spec, field for field.
+
+export type CacheMode = "record" | "replay" | "refresh" | "off";
+export type CacheRepeats = "same" | "sequence";
+export type CacheTiming = "instant" | "recorded";
+
+/** `ProxyRead.cache`: always the full config. */
+export interface CacheConfig {
+  mode: CacheMode;
+  repeats: CacheRepeats;
+  ignore: string[];
+  timing: CacheTiming;
+  ttl_seconds: number | null;
+}
+
+/** `ProxyUpdate.cache`: merged over the current config by the server. */
+export type CacheConfigUpdate = Partial<CacheConfig>;
+
+export const DEFAULT_CACHE: CacheConfig = {
+  mode: "record",
+  repeats: "same",
+  ignore: [],
+  timing: "instant",
+  ttl_seconds: null,
+};
+
+/** The spec does not fix how times are sent: ISO strings like the rest of the API, or epoch seconds. */
+export type Instant = string | number;
+
+export interface EntrySummary {
+  key: string;
+  namespace: string; // "" is the default namespace
+  occurrence: number;
+  operation: string | null;
+  model: string | null;
+  stream: boolean;
+  status: number;
+  size: number;
+  created_at: Instant;
+  hits: number;
+  last_hit_at: Instant | null;
+  expires_at: Instant | null;
+  expired: boolean;
+  ignored: string[];
+}
+
+export interface EntryPage {
+  items: EntrySummary[];
+  next_cursor: string | null;
+}
+
+/** The request an entry answered, as stored: secret query params and auth headers are never kept. */
+export interface CanonicalRequest {
+  method: string;
+  path: string;
+  query: [string, string][];
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface StreamEvent {
+  offset_ms: number | null;
+  data: string | null;
+  data_base64: string | null;
+}
+
+export interface RecordedResponse {
+  status: number;
+  headers: [string, string][];
+  body: string | null;
+  body_base64: string | null;
+  json: unknown;
+  events: StreamEvent[] | null;
+}
+
+export interface EntryDetail extends EntrySummary {
+  request: CanonicalRequest | null;
+  response: RecordedResponse;
+}
+
+export interface EntryFilters {
+  namespace: string;
+  operation: string;
+  model: string;
+  unused_since: string; // datetime-local value (local time); sent as an ISO instant
+}
+
+export interface Deleted {
+  deleted: number;
+}
+
+export interface Rewound {
+  rewound: boolean;
+}
