@@ -21,6 +21,7 @@ from rubberduck.api.ports import PortAllocator
 from rubberduck.api.pricing import load_overrides, pricing_router
 from rubberduck.api.providers import providers_router
 from rubberduck.api.proxies import proxies_router
+from rubberduck.api.recordings import recordings_router
 from rubberduck.api.static import install_web_ui
 from rubberduck.auth.setup import build_accounts, include_account_routes
 from rubberduck.cache.memory import MemoryLRU
@@ -156,6 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
     include_account_routes(app, accounts)
     ports = PortAllocator(settings.proxy_host, settings.first_proxy_port, {settings.port})
     app.include_router(proxies_router(auth, services.manager, services.cache, ports))
+    app.include_router(recordings_router(auth, services.cache, services.occurrences))
     app.include_router(failure_router(auth, services.manager, services.database, services.global_filter))
     app.include_router(
         providers_router(services.manager.providers), dependencies=[Depends(auth.current_user)]

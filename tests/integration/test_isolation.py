@@ -43,6 +43,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/settings"): "current",  # the superuser's current settings, filled in below
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {("DELETE", "/api/logs"): {"since": "2000-01-01T00:00:00Z"}}
+NO_KEY = "0" * 64  # a well-formed cache key nobody recorded
 # Keys whose values move with the clock, not with anybody's data.
 VOLATILE = {"t", "created_at", "updated_at", "since", "until"}
 
@@ -116,7 +117,8 @@ def snapshot(api: Api, own: dict[str, Any], server: RubberduckProcess) -> dict[s
     for method, path, _operation in routes(server):
         if method != "GET" or path.startswith(SUPERUSER_ONLY_PREFIXES):
             continue
-        response = call(api.http, method, path, {"proxy_id": own["id"]} if "{proxy_id}" in path else {})
+        values = {"proxy_id": own["id"], "key": NO_KEY} if "{proxy_id}" in path else {}
+        response = call(api.http, method, path, values)
         try:
             views[path] = normalised(response.json())
         except ValueError:
@@ -148,6 +150,13 @@ def work(world: World) -> None:
     assert send_chat(world.proxy, world.markers[1]).headers["x-rubberduck-cache"] == "miss"
     assert send_chat(world.proxy, world.markers[1]).headers["x-rubberduck-cache"] == "hit"
     wait_for_logs(world.victim, 2)
+
+
+def victim_key(world: World) -> str:
+    """The cache key of the victim's recorded request (for the recordings routes)."""
+    items = world.victim.http.get(f"/api/proxies/{world.proxy['id']}/cache").json()["items"]
+    assert items, "the victim's request was not recorded"
+    return str(items[0]["key"])
 
 
 class Listener(threading.Thread):
@@ -191,7 +200,7 @@ def test_every_api_route_needs_a_token_except_the_ways_in(
     server: RubberduckProcess, fake: FakeUpstream
 ) -> None:
     world = victim_world(server, fake)
-    values = {"proxy_id": world.proxy["id"], "id": world.victim_id}
+    values = {"proxy_id": world.proxy["id"], "id": world.victim_id, "key": victim_key(world)}
     anonymous = httpx.Client(base_url=server.url)
     forged = httpx.Client(base_url=server.url, headers={"Authorization": "Bearer not.a.token"})
     seen_public = set()
@@ -227,7 +236,7 @@ def test_no_route_shows_or_touches_another_users_data(
     assert b": connected" in heard and b"event: log" not in heard, heard
     victim_before = world.victim.http.get("/api/logs").json()["items"]
 
-    values = {"proxy_id": world.proxy["id"], "id": world.victim_id}
+    values = {"proxy_id": world.proxy["id"], "id": world.victim_id, "key": victim_key(world)}
     bodies = {**BODIES, ("PUT", "/api/settings"): superuser_api.http.get("/api/settings").json()}
     for method, path, _operation in routes(server):
         if (method, path) in PUBLIC or (method, path) == ("POST", "/api/auth/jwt/logout"):

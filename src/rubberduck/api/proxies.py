@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rubberduck.api.ownership import owned_proxy
-from rubberduck.api.params import ProxyId
+from rubberduck.api.params import NamespaceFilter, ProxyId
 from rubberduck.api.ports import PortAllocator
 from rubberduck.api.schemas import CacheCleared, ProxyCreate, ProxyRead, ProxyUpdate
 from rubberduck.auth.users import Auth
@@ -200,10 +200,12 @@ def proxies_router(auth: Auth, manager: ProxyManager, cache: LayeredCache, ports
     @router.delete("/{proxy_id}/cache", response_model=CacheCleared)
     async def clear_cache(
         proxy_id: ProxyId,
+        namespace: NamespaceFilter = None,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> CacheCleared:
+        """Every recording of the proxy, or of one of its namespaces."""
         proxy = await owned_proxy(proxy_id, user, session)
-        return CacheCleared(deleted=await cache.clear(proxy.id))
+        return CacheCleared(deleted=await cache.clear(proxy.id, namespace))
 
     return router

@@ -21,7 +21,8 @@ class CacheConfig(BaseModel):
     neither read nor written.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Defaults count as required in answers, so the UI's generated types always have every field.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     mode: CacheMode = "record"
     # `sequence`: the Nth identical request (per namespace) is its own entry, replayed in order.

@@ -316,11 +316,53 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** List Entries */
+        get: operations["list_entries_api_proxies__proxy_id__cache_get"];
         put?: never;
         post?: never;
-        /** Clear Cache */
+        /**
+         * Clear Cache
+         * @description Every recording of the proxy, or of one of its namespaces.
+         */
         delete: operations["clear_cache_api_proxies__proxy_id__cache_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proxies/{proxy_id}/cache/rewind": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rewind
+         * @description Occurrence counters start again (`repeats: sequence`): one namespace, or all of the proxy's.
+         */
+        post: operations["rewind_api_proxies__proxy_id__cache_rewind_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proxies/{proxy_id}/cache/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Entry */
+        get: operations["get_entry_api_proxies__proxy_id__cache__key__get"];
+        put?: never;
+        post?: never;
+        /** Delete Entry */
+        delete: operations["delete_entry_api_proxies__proxy_id__cache__key__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -558,10 +600,156 @@ export interface components {
             /** Deleted */
             deleted: number;
         };
+        /**
+         * CacheConfig
+         * @description `record`: hit → replay, miss → upstream, 2xx stored. `replay`: the upstream is never contacted, a miss
+         *     is a `replay_miss` error. `refresh`: always upstream, a 2xx replaces the entry. `off`: the cache is
+         *     neither read nor written.
+         */
+        "CacheConfig-Input": {
+            /**
+             * Ignore
+             * @default []
+             */
+            ignore?: string[];
+            /**
+             * Mode
+             * @default record
+             * @enum {string}
+             */
+            mode?: "record" | "replay" | "refresh" | "off";
+            /**
+             * Repeats
+             * @default same
+             * @enum {string}
+             */
+            repeats?: "same" | "sequence";
+            /**
+             * Timing
+             * @default instant
+             * @enum {string}
+             */
+            timing?: "instant" | "recorded";
+            /** Ttl Seconds */
+            ttl_seconds?: number | null;
+        };
+        /**
+         * CacheConfig
+         * @description `record`: hit → replay, miss → upstream, 2xx stored. `replay`: the upstream is never contacted, a miss
+         *     is a `replay_miss` error. `refresh`: always upstream, a 2xx replaces the entry. `off`: the cache is
+         *     neither read nor written.
+         */
+        "CacheConfig-Output": {
+            /**
+             * Ignore
+             * @default []
+             */
+            ignore: string[];
+            /**
+             * Mode
+             * @default record
+             * @enum {string}
+             */
+            mode: "record" | "replay" | "refresh" | "off";
+            /**
+             * Repeats
+             * @default same
+             * @enum {string}
+             */
+            repeats: "same" | "sequence";
+            /**
+             * Timing
+             * @default instant
+             * @enum {string}
+             */
+            timing: "instant" | "recorded";
+            /** Ttl Seconds */
+            ttl_seconds: number | null;
+        };
         /** Deleted */
         Deleted: {
             /** Deleted */
             deleted: number;
+        };
+        /** EntryDetail */
+        EntryDetail: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Expired */
+            expired: boolean;
+            /** Expires At */
+            expires_at: string | null;
+            /** Hits */
+            hits: number;
+            /** Ignored */
+            ignored: string[];
+            /** Key */
+            key: string;
+            /** Last Hit At */
+            last_hit_at: string | null;
+            /** Model */
+            model: string | null;
+            /** Namespace */
+            namespace: string;
+            /** Occurrence */
+            occurrence: number;
+            /** Operation */
+            operation: string | null;
+            /** Request */
+            request: {
+                [key: string]: unknown;
+            } | null;
+            response: components["schemas"]["ResponseView"];
+            /** Size */
+            size: number;
+            /** Status */
+            status: number;
+            /** Stream */
+            stream: boolean;
+        };
+        /** EntryPage */
+        EntryPage: {
+            /** Items */
+            items: components["schemas"]["EntrySummary"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** EntrySummary */
+        EntrySummary: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Expired */
+            expired: boolean;
+            /** Expires At */
+            expires_at: string | null;
+            /** Hits */
+            hits: number;
+            /** Ignored */
+            ignored: string[];
+            /** Key */
+            key: string;
+            /** Last Hit At */
+            last_hit_at: string | null;
+            /** Model */
+            model: string | null;
+            /** Namespace */
+            namespace: string;
+            /** Occurrence */
+            occurrence: number;
+            /** Operation */
+            operation: string | null;
+            /** Size */
+            size: number;
+            /** Status */
+            status: number;
+            /** Stream */
+            stream: boolean;
         };
         /** ErrorFault */
         ErrorFault: {
@@ -588,6 +776,20 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /**
+         * EventView
+         * @description One stored chunk of a stream, as it arrived from the upstream.
+         */
+        EventView: {
+            /** Data */
+            data: string | null;
+            /** Data Base64 */
+            data_base64: string | null;
+            /** Frames */
+            frames: components["schemas"]["FrameView"][] | null;
+            /** Offset Ms */
+            offset_ms: number | null;
+        };
         /** FailureConfig */
         FailureConfig: {
             /**
@@ -610,6 +812,30 @@ export interface components {
             seed?: number | null;
             stream?: components["schemas"]["StreamFault"];
             timeout?: components["schemas"]["TimeoutFault"];
+        };
+        /**
+         * FrameView
+         * @description One message of an AWS event stream.
+         */
+        FrameView: {
+            /** Bytes Decoded */
+            bytes_decoded: unknown;
+            /** Error */
+            error: string | null;
+            /** Event Type */
+            event_type: string | null;
+            /** Headers */
+            headers: {
+                [key: string]: unknown;
+            };
+            /** Message Type */
+            message_type: string | null;
+            /** Payload */
+            payload: unknown;
+            /** Payload Base64 */
+            payload_base64: string | null;
+            /** Payload Text */
+            payload_text: string | null;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -715,6 +941,7 @@ export interface components {
         };
         /** ProxyCreate */
         ProxyCreate: {
+            cache?: components["schemas"]["CacheConfig-Input"];
             /** Description */
             description?: string | null;
             /** Model */
@@ -736,6 +963,7 @@ export interface components {
         };
         /** ProxyRead */
         ProxyRead: {
+            cache: components["schemas"]["CacheConfig-Output"];
             /**
              * Created At
              * Format: date-time
@@ -773,6 +1001,10 @@ export interface components {
         };
         /** ProxyUpdate */
         ProxyUpdate: {
+            /** Cache */
+            cache?: {
+                [key: string]: unknown;
+            } | null;
             /** Description */
             description?: string | null;
             /** Model */
@@ -798,6 +1030,33 @@ export interface components {
             rpm?: number | null;
             /** Tpm */
             tpm?: number | null;
+        };
+        /** ResponseView */
+        ResponseView: {
+            /** Body */
+            body: string | null;
+            /** Body Base64 */
+            body_base64: string | null;
+            /** Content Type */
+            content_type: string | null;
+            /** Encoding */
+            encoding: string | null;
+            /** Events */
+            events: components["schemas"]["EventView"][] | null;
+            /** Headers */
+            headers: [
+                string,
+                string
+            ][];
+            /** Json */
+            json: unknown;
+            /** Status */
+            status: number;
+        };
+        /** Rewound */
+        Rewound: {
+            /** Rewound */
+            rewound: boolean;
         };
         /**
          * ServerSettings
@@ -1668,13 +1927,167 @@ export interface operations {
             };
         };
     };
-    clear_cache_api_proxies__proxy_id__cache_delete: {
+    list_entries_api_proxies__proxy_id__cache_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description one namespace (omitted: all of them) */
+                namespace?: string | null;
+                operation?: string | null;
+                model?: string | null;
+                /** @description entries created before this time and not hit since (naive: UTC) */
+                unused_since?: string | null;
+                limit?: number;
+                /** @description next_cursor of a page */
+                cursor?: string | null;
+            };
             header?: never;
             path: {
                 /** @description a proxy's id */
                 proxy_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    clear_cache_api_proxies__proxy_id__cache_delete: {
+        parameters: {
+            query?: {
+                /** @description one namespace (omitted: all of them) */
+                namespace?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description a proxy's id */
+                proxy_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CacheCleared"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    rewind_api_proxies__proxy_id__cache_rewind_post: {
+        parameters: {
+            query?: {
+                /** @description one namespace (omitted: all of them) */
+                namespace?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description a proxy's id */
+                proxy_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rewound"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_entry_api_proxies__proxy_id__cache__key__get: {
+        parameters: {
+            query?: {
+                /** @description which occurrence of the request */
+                occurrence?: number;
+            };
+            header?: never;
+            path: {
+                /** @description a proxy's id */
+                proxy_id: number;
+                /** @description a request's cache key (64 hex) */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_entry_api_proxies__proxy_id__cache__key__delete: {
+        parameters: {
+            query?: {
+                /** @description one occurrence (omitted: every occurrence) */
+                occurrence?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description a proxy's id */
+                proxy_id: number;
+                /** @description a request's cache key (64 hex) */
+                key: string;
             };
             cookie?: never;
         };

@@ -1,5 +1,6 @@
 // A fake control-plane API for component tests: routes are "METHOD /path" and answer JSON.
 import type { LogRow, Proxy, Provider, User } from "../api/types";
+import { DEFAULT_CACHE } from "../pages/proxies/recordings/types";
 
 export interface Call {
   method: string;
@@ -116,6 +117,7 @@ export const proxy = (overrides: Partial<Proxy> = {}): Proxy => ({
   port: 8001,
   upstream_url: null,
   options: {},
+  cache: { ...DEFAULT_CACHE },
   status: "running",
   last_error: null,
   created_at: "2026-01-02T10:00:00Z",
