@@ -164,7 +164,7 @@ async function journey() {
   await dialog.getByRole("button", { name: "Create proxy" }).click();
   await dialog.getByText("Give the proxy a name.").waitFor();
   await dialog.getByText("Use an http:// or https:// URL.").waitFor();
-  await dialog.getByText("A port is a whole number from 1 to 65535.").waitFor();
+  await dialog.getByText("A port is a whole number from 1024 to 65535.").waitFor();
   await shot("new-proxy-validation");
   await dialog.getByLabel("Name").fill("e2e-openai");
   await dialog.getByLabel("Provider").selectOption({ label: "OpenAI" });
