@@ -66,6 +66,12 @@ def test_each_request_is_logged_with_metadata_only(
     database = b"".join(
         path.read_bytes() for path in server.data_dir.iterdir() if path.name.startswith("rubberduck.db")
     )
-    assert SENTINEL_KEY.encode() not in database
-    assert SENTINEL_PROMPT.encode() not in database
+    assert SENTINEL_KEY.encode() not in database  # a credential is stored nowhere
+    # The prompt is in the recording (its canonical request explains replay misses), never in a log row.
+    assert SENTINEL_PROMPT not in repr(log_rows(server, proxy["id"], 2))
+    with sqlite3.connect(server.data_dir / "rubberduck.db") as db:
+        (recorded,) = db.execute(
+            "select request from cache_entries where proxy_id = ?", (proxy["id"],)
+        ).fetchone()
+    assert SENTINEL_PROMPT in recorded and SENTINEL_KEY not in recorded
     assert SENTINEL_KEY not in server.output() and SENTINEL_PROMPT not in server.output()

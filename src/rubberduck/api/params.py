@@ -23,7 +23,11 @@ MAX_OCCURRENCE = 2**31 - 1  # `cache_entries.occurrence` is INTEGER
 
 CacheKey = Annotated[str, Path(pattern=CACHE_KEY_PATTERN, description="a request's cache key (64 hex)")]
 NamespaceFilter = Annotated[
-    str | None, Query(pattern=NAMESPACE_PATTERN, description="one namespace, empty for the default one (omitted: all of them)")
+    str | None,
+    Query(
+        pattern=NAMESPACE_PATTERN,
+        description="one namespace, empty for the default one (omitted: all of them)",
+    ),
 ]
 Occurrence = Annotated[int, Query(ge=1, le=MAX_OCCURRENCE, description="which occurrence of the request")]
 OccurrenceFilter = Annotated[

@@ -34,6 +34,7 @@ _ANTHROPIC_ERROR_TYPES = {
     "request_timeout": "timeout_error",
     "conflict": "invalid_request_error",
     "unprocessable": "invalid_request_error",
+    "replay_miss": "replay_miss",
 }
 
 

@@ -48,6 +48,8 @@ _AZURE_ERRORS: dict[str, tuple[str | None, str | None]] = {
     "request_timeout": ("Timeout", None),
     "timeout": ("Timeout", None),
     "overloaded": (None, None),
+    # Rubberduck's own: the model service's OpenAI shape, so the openai SDK reads type and code.
+    "replay_miss": ("replay_miss", "replay_miss"),
 }
 
 # Path segment naming the operation (after /deployments/{name}/, /v1/ or /openai/) -> log name.

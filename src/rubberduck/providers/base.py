@@ -88,6 +88,9 @@ STATUS_KINDS = {
     529: "overloaded",
 }
 ERROR_KINDS = tuple(STATUS_KINDS.values())
+# Not an HTTP status's kind: a request replay mode has no recording for (a 404 the SDKs do not retry),
+# rendered by each adapter with `replay_miss` where its format has a type or code, so tests can tell it.
+REPLAY_MISS = "replay_miss"
 
 
 def kind_for_status(status: int) -> str:

@@ -66,6 +66,8 @@ _ERROR_CODES = {
     "request_timeout": "ModelTimeoutException",
     "conflict": "ConflictException",
     "unprocessable": "ValidationException",
+    # Bedrock's own "not found" (botocore does not retry it); the message starts with replay_miss.
+    "replay_miss": "ResourceNotFoundException",
 }
 _CORAL_SERVICE = {"UnrecognizedClientException", "AccessDeniedException"}
 

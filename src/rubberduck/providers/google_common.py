@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from rubberduck.providers.base import ErrorReply, ProviderAdapter, RequestView, Route, Usage
+from rubberduck.providers.base import REPLAY_MISS, ErrorReply, ProviderAdapter, RequestView, Route, Usage
 from rubberduck.providers.usage import google_usage, sse_payloads
 
 # google.rpc.Code names by our error kind. The HTTP status stays the one we were asked for; this is
@@ -27,6 +27,8 @@ GOOGLE_STATUS = {
     "request_timeout": "DEADLINE_EXCEEDED",
     "conflict": "ABORTED",
     "unprocessable": "INVALID_ARGUMENT",  # Google has no 422: a bad value is INVALID_ARGUMENT
+    # A real google.rpc.Code (SDKs switch on it); the reason travels as an ErrorInfo detail.
+    "replay_miss": "NOT_FOUND",
 }
 
 # For a kind we do not know, the canonical google.rpc.Code of the HTTP status (AIP-193).
@@ -72,6 +74,14 @@ def google_error(status: int, kind: str, message: str, retry_after: float | None
     if retry_after is not None:
         delay = f"{max(1, round(retry_after))}s"
         error["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}]
+    elif kind == REPLAY_MISS:
+        error["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "REPLAY_MISS",
+                "domain": "rubberduck",
+            }
+        ]
     # Google answers with this exact content type (recorded); the SDK only needs it to be JSON.
     return ErrorReply(
         status, [(b"content-type", b"application/json; charset=UTF-8")], orjson.dumps({"error": error})

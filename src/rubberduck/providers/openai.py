@@ -35,6 +35,7 @@ _OPENAI_ERRORS: dict[str, tuple[str, str | None]] = {
     "request_timeout": ("invalid_request_error", "timeout"),
     "conflict": ("invalid_request_error", "conflict"),
     "unprocessable": ("invalid_request_error", None),
+    "replay_miss": ("replay_miss", "replay_miss"),
 }
 
 # First path segment after /v1 -> operation name for logs and metrics.

@@ -9,6 +9,7 @@ import time
 from rubberduck.providers.base import ErrorReply, RequestView, Route, kind_for_status
 from rubberduck.proxy.exchange import Exchange, ProxyResponse
 from rubberduck.proxy.headers import header_dict
+from rubberduck.proxy.namespace import NAMESPACE_HEADER, NAMESPACE_PREFIX, NamespaceError, split_namespace
 from rubberduck.proxy.paths import path_problem
 from rubberduck.proxy.reading import RequestReader
 from rubberduck.proxy.respond import log_row, send_response, send_simple
@@ -36,7 +37,7 @@ class ClientGone(Exception):
 
 class ProxyApp:
     def __init__(self, runtime: ProxyRuntime, stages: list[Stage], log_sink: LogSink) -> None:
-        self.reader = RequestReader(runtime.adapter)
+        self.reader = RequestReader(runtime.adapter, runtime.cache.ignore)
         self.runtime = runtime
         self.stages = stages
         self.log_sink = log_sink
@@ -48,10 +49,11 @@ class ProxyApp:
 
     @runtime.setter
     def runtime(self, runtime: ProxyRuntime) -> None:
-        """Replaced as a whole when the proxy's config changes; a new provider reads requests anew."""
+        """Replaced as a whole when the proxy's config changes; a new provider or new `ignore` paths read
+        requests anew (the reader remembers keys)."""
         self._runtime = runtime
-        if runtime.adapter is not self.reader.adapter:
-            self.reader = RequestReader(runtime.adapter)
+        if runtime.adapter is not self.reader.adapter or runtime.cache.ignore != self.reader.ignore:
+            self.reader = RequestReader(runtime.adapter, runtime.cache.ignore)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,11 +95,19 @@ class ProxyApp:
             return None
         headers = header_dict(scope["headers"])
         method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
+        namespace = ""
+        if NAMESPACE_HEADER in headers or path.startswith(NAMESPACE_PREFIX):
+            try:
+                namespace, path = split_namespace(path, headers)  # a /_ns/<name>/ prefix is not routed
+            except NamespaceError as exc:
+                times = (started, received_at)
+                await self._refuse(scope, send, times, 400, "invalid_request", str(exc), None)
+                return None
         problem = path_problem(path)  # NUL, control characters, `..` above the root: never forwarded
         if problem is not None:
             await self._refuse(scope, send, (started, received_at), 400, "invalid_request", problem, None)
             return None
-        reading = self.reader.read(method, path, query, headers, body)
+        reading = self.reader.read(method, path, query, headers, body, namespace)
         if not reading.json_ok:
             route = reading.route_copy()
             await self._refuse(
@@ -110,6 +120,7 @@ class ProxyApp:
             runtime.proxy_id, view, scope["headers"], client[0] if client else None, reading.route_copy()
         )
         exchange.cache_key = reading.cache_key
+        exchange.namespace = namespace
         return exchange
 
     async def _refuse(

@@ -26,6 +26,8 @@ class ProxyResponse:
     ready_headers: RawHeaders | None = None
     # Recognises the provider's final event in an upstream stream: the answer is complete there.
     end: StreamEnd | None = None
+    # `timing: recorded`: seconds from the request's start to each of `chunks`, as recorded.
+    offsets: tuple[float, ...] | None = None
 
 
 logger = logging.getLogger("rubberduck.proxy")
@@ -47,6 +49,8 @@ class Exchange:
     started: float = field(default_factory=time.perf_counter)
     received_at: float = field(default_factory=time.time)  # wall clock, for the log row's time
     cache_key: str | None = None
+    namespace: str = ""  # "" is the default namespace
+    occurrence: int = 1  # `repeats: sequence`: which identical request of the namespace this is
     cache_status: str = "bypass"  # hit | miss | bypass
     store_in_cache: bool = False
     response: ProxyResponse | None = None
@@ -60,6 +64,8 @@ class Exchange:
     finished: float | None = None
     # Filled while the body streams out, so the cache can store what the client received.
     captured: list[bytes] = field(default_factory=list)
+    # Seconds from `started` to each captured chunk (made by the first captured chunk: hits pay nothing).
+    offsets: list[float] | None = None
     captured_bytes: int = 0
     capture_overflow: bool = False
     body_complete: bool = False

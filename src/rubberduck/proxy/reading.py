@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from rubberduck.cache.key import cache_key
+from rubberduck.cache.paths import IgnoreRules
 from rubberduck.providers.base import ProviderAdapter, RequestView, Route
 
 CACHEABLE_METHODS = frozenset({"GET", "POST"})
@@ -33,8 +34,12 @@ class Reading:
 
 
 class RequestReader:
-    def __init__(self, adapter: ProviderAdapter) -> None:
+    """One per proxy, built anew when its provider or its `ignore` paths change (the memo holds keys)."""
+
+    def __init__(self, adapter: ProviderAdapter, ignore: tuple[str, ...] = ()) -> None:
         self.adapter = adapter
+        self.ignore = ignore
+        self.rules = IgnoreRules(ignore)  # left out of the key only: the parsed body is kept whole
         self._memo: dict[tuple[Any, ...], Reading] = {}
         self._memo_bytes = 0
         self._headers = ("content-type", "content-encoding", *adapter.key_headers)
@@ -43,13 +48,15 @@ class RequestReader:
     def remembered_bytes(self) -> int:
         return self._memo_bytes
 
-    def read(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Reading:
+    def read(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, namespace: str = ""
+    ) -> Reading:
         if len(body) > MEMO_MAX_BODY:
-            return self._read(method, path, query, headers, body)
-        memo_key = (method, path, query, body, *[headers.get(name) for name in self._headers])
+            return self._read(method, path, query, headers, body, namespace)
+        memo_key = (method, path, query, body, namespace, *[headers.get(name) for name in self._headers])
         reading = self._memo.get(memo_key)
         if reading is None:
-            reading = self._read(method, path, query, headers, body)
+            reading = self._read(method, path, query, headers, body, namespace)
             size = len(body) + len(path) + len(query)
             if self._memo_bytes + size > MEMO_BYTES:
                 self._memo.clear()
@@ -58,7 +65,9 @@ class RequestReader:
             self._memo_bytes += size
         return reading
 
-    def _read(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Reading:
+    def _read(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, namespace: str
+    ) -> Reading:
         parsed, json_ok = parse_json(body, headers)
         adapter = self.adapter
         route = adapter.route(RequestView(method, path, query, headers, body, parsed))
@@ -69,9 +78,10 @@ class RequestReader:
                 method,
                 route.path,
                 query,
-                parsed,
+                self.rules.apply(parsed),
                 secret_query_params=adapter.secret_query_params,
                 key_headers=key_headers,
+                namespace=namespace,
             )
         return Reading(json_ok, parsed, route, key)
 

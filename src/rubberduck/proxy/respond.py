@@ -40,10 +40,17 @@ async def send_response(
         replaced = {name for name, _ in exchange.extra_headers}
         headers = [header for header in headers if header[0] not in replaced] + exchange.extra_headers
     headers = [*headers, (b"x-rubberduck-cache", exchange.cache_status.encode())]
+    if exchange.cache_key is not None:
+        headers.append((b"x-rubberduck-cache-key", exchange.cache_key.encode()))
     if response.stream is None:
         chunks = response.chunks if response.chunks is not None else (response.body,)
         if len(chunks) == 1 and not exchange.route.stream:
             headers.append((b"content-length", str(len(chunks[0])).encode()))
+        if response.offsets is not None and len(response.offsets) == len(chunks):
+            await _wait_until(exchange.started + response.offsets[0])  # the first byte as recorded
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await _pump(exchange, _paced(chunks, response.offsets), send, capture_limit, fault)
+            return
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         exchange.first_byte = time.perf_counter()
         if fault is None:  # the cache-hit fast path
@@ -77,6 +84,25 @@ async def _replay(chunks: tuple[bytes, ...]) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def _paced(chunks: tuple[bytes, ...], offsets: tuple[float, ...]) -> AsyncIterator[bytes]:
+    """Each chunk after the recorded gap since the one before it (`timing: recorded`).
+
+    Gaps are waited out after the previous chunk went out, so a stream fault's chunk delay adds on top.
+    """
+    previous = offsets[0]
+    for chunk, offset in zip(chunks, offsets, strict=True):
+        if offset > previous:
+            await asyncio.sleep(offset - previous)
+        previous = max(previous, offset)
+        yield chunk
+
+
+async def _wait_until(moment: float) -> None:
+    delay = moment - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
 async def _pump(
     exchange: Exchange,
     source: AsyncIterator[bytes],
@@ -91,6 +117,8 @@ async def _pump(
     body, whichever comes first: `mark_complete()` runs then, before the client can see the chunk.
     """
     capture = True  # the cache stores it, the log writer reads its usage
+    offsets: list[float] = []
+    exchange.offsets = offsets
     sent = 0
     completed_at = -1  # captured bytes when the final event went through
     try:
@@ -111,6 +139,7 @@ async def _pump(
                     exchange.captured.clear()
                 else:
                     exchange.captured.append(chunk)
+                    offsets.append(time.perf_counter() - exchange.started)  # `timing: recorded` replays it
             if end is not None and end.feed(chunk):
                 end = None
                 exchange.mark_complete()
