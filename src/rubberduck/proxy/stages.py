@@ -48,9 +48,7 @@ class CacheStage:
 
     async def before(self, exchange: Exchange, runtime: ProxyRuntime) -> None:
         key = exchange.cache_key
-        if (
-            key is None
-        ):  # not recordable (method, a body that is not JSON): replay mode still never forwards it
+        if key is None:  # not recordable (method, a body that is not JSON): replay still never forwards it
             if runtime.cache.mode == "replay":
                 message = (
                     f"Rubberduck {REPLAY_MISS}: a {exchange.request.method} request with this body is never "

@@ -1930,7 +1930,7 @@ export interface operations {
     list_entries_api_proxies__proxy_id__cache_get: {
         parameters: {
             query?: {
-                /** @description one namespace (omitted: all of them) */
+                /** @description one namespace, empty for the default one (omitted: all of them) */
                 namespace?: string | null;
                 operation?: string | null;
                 model?: string | null;
@@ -1972,7 +1972,7 @@ export interface operations {
     clear_cache_api_proxies__proxy_id__cache_delete: {
         parameters: {
             query?: {
-                /** @description one namespace (omitted: all of them) */
+                /** @description one namespace, empty for the default one (omitted: all of them) */
                 namespace?: string | null;
             };
             header?: never;
@@ -2007,7 +2007,7 @@ export interface operations {
     rewind_api_proxies__proxy_id__cache_rewind_post: {
         parameters: {
             query?: {
-                /** @description one namespace (omitted: all of them) */
+                /** @description one namespace, empty for the default one (omitted: all of them) */
                 namespace?: string | null;
             };
             header?: never;
