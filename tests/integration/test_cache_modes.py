@@ -70,7 +70,8 @@ def test_sequence_records_each_repeat_and_replays_them_in_order(api: Api, fake: 
     assert "occurrence 4; 3 recorded" in caught.value.message
     assert "only 3 occurrences of it were recorded" in caught.value.message
     assert fake.count("POST", CHAT) == 3
-    assert log_rows(api, proxy["id"], 7)[-1]["error"] == "replay_miss"  # nothing differs but the count
+    rows = log_rows(api, proxy["id"], 7)
+    assert rows[-1]["error"] == f"replay_miss (nearest {rows[0]['cache_key']}#3)"  # only the count differs
 
     # Starting the proxy again starts counting again.
     api.stop(proxy["id"])

@@ -117,7 +117,10 @@ def test_anthropic_replay_miss_is_a_not_found_the_sdk_does_not_retry(api: Api, f
     assert caught.value.response.headers["x-should-retry"] == "false"
     assert fake.count("POST", MESSAGES) == 1
     rows = log_rows(api, proxy["id"], 2, settle=0.5)
-    assert len(rows) == 2 and rows[-1]["error"] == "replay_miss: messages[0].content"
+    assert (
+        len(rows) == 2
+        and rows[-1]["error"] == f"replay_miss: messages[0].content (nearest {rows[0]['cache_key']}#1)"
+    )
     assert rows[-1]["cache_key"] == caught.value.response.headers[KEY_HEADER]
 
 
@@ -167,5 +170,9 @@ def test_bedrock_replay_miss_is_a_resource_not_found_client_error(api: Api, fake
     )
     assert fake.count("POST", MODEL_PATH + "/converse") == 1
     rows = log_rows(api, proxy["id"], 2, settle=0.5)
-    assert len(rows) == 2 and rows[-1]["error"] == "replay_miss: messages[0].content[0].text"
+    assert (
+        len(rows) == 2
+        and rows[-1]["error"]
+        == f"replay_miss: messages[0].content[0].text (nearest {rows[0]['cache_key']}#1)"
+    )
     assert "logging" not in json.dumps(rows[-1])

@@ -121,7 +121,10 @@ def test_replay_miss_is_a_not_found_with_a_replay_miss_reason(
     assert error.message is not None
     assert 'contents[0].parts[0].text: recorded "Say hello" ≠ sent "Say goodbye"' in error.message
     rows = log_rows(api, proxy["id"], 2, settle=0.5)
-    assert len(rows) == 2 and rows[-1]["error"] == "replay_miss: contents[0].parts[0].text"
+    assert (
+        len(rows) == 2
+        and rows[-1]["error"] == f"replay_miss: contents[0].parts[0].text (nearest {rows[0]['cache_key']}#1)"
+    )
     assert rows[-1]["cache_status"] == "miss" and "goodbye" not in json.dumps(rows[-1])
 
 

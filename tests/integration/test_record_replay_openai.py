@@ -110,9 +110,10 @@ def test_openai_replay_miss_names_the_difference_and_is_not_retried(api: Api, fa
 
     rows = log_rows(api, proxy["id"], 2, settle=0.5)
     assert len(rows) == 2  # one recording, one miss: no SDK retry
-    miss = rows[-1]
+    recorded, miss = rows
     assert (miss["status"], miss["cache_status"], miss["cache_key"]) == (404, "miss", key)
-    assert miss["error"] == "replay_miss: messages[0].content"
+    # The differing paths, and the nearest entry by its key (a hash): the UI links the row to it.
+    assert miss["error"] == f"replay_miss: messages[0].content (nearest {recorded['cache_key']}#1)"
     assert "3+3" not in json.dumps(miss) and "2+2" not in json.dumps(miss)  # paths, never values
 
 
@@ -127,7 +128,9 @@ def test_azure_replay_miss_is_a_not_found_with_replay_miss_code(api: Api, fake: 
     assert "temperature: recorded (absent) ≠ sent 0.5" in caught.value.message
     assert fake.count("POST", AZURE_CHAT) == 1
     rows = log_rows(api, proxy["id"], 2, settle=0.5)
-    assert len(rows) == 2 and rows[-1]["error"] == "replay_miss: temperature"
+    assert (
+        len(rows) == 2 and rows[-1]["error"] == f"replay_miss: temperature (nearest {rows[0]['cache_key']}#1)"
+    )
 
 
 def test_namespace_by_header_and_by_path_prefix(api: Api, fake: FakeUpstream) -> None:

@@ -82,6 +82,9 @@ async def explain_replay_miss(
     else:
         entry, diff = found
         name = f"key {entry.key}, occurrence {entry.occurrence}"
+        # The log may name the nearest entry (a key is a hash, not a value), so the UI can link to it.
+        nearest_entry = f" (nearest {entry.key}#{entry.occurrence})"
+        log_error = PREFIX + nearest_entry
         if diff.total == 0:
             reason = (
                 f": only {recorded} occurrence{'s' if recorded != 1 else ''} of it were recorded "
@@ -94,5 +97,5 @@ async def explain_replay_miss(
             count = f"{diff.total} field{'s' if diff.total != 1 else ''}"
             lines.append(f"The nearest recorded request ({name}) differs in {count}:")
             lines.append(describe(diff.differences, diff.total))
-            log_error = f"{PREFIX}: {paths_only(diff.differences, diff.total)}"
+            log_error = f"{PREFIX}: {paths_only(diff.differences, diff.total)}{nearest_entry}"
     return "\n".join(lines), log_error
