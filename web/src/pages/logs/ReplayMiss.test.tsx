@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { eventStream, fetchMock, json, logRow, proxy } from "../../test/api";
 import { renderPage } from "../../test/render";
 import { LogsPage } from "./LogsPage";
-import { replayMissPaths } from "./ReplayMiss";
+import { recordingsLink, replayMissNearest, replayMissPaths } from "./ReplayMiss";
 
 describe("replay_miss log rows", () => {
   it("show the differing paths and link to the proxy's recordings", async () => {
@@ -49,6 +49,18 @@ describe("replay_miss log rows", () => {
       "temperature",
     ]);
     expect(replayMissPaths("replay_miss")).toEqual([]);
+    const key = "ab".repeat(32);
+    const named = `replay_miss: messages[0].content (nearest ${key}#2)`;
+    expect(replayMissPaths(named)).toEqual(["messages[0].content"]);
+    expect(replayMissNearest(named)).toEqual({ key, occurrence: 2 });
+    expect(replayMissPaths(`replay_miss (nearest ${key}#3)`)).toEqual([]);
+    expect(replayMissNearest("replay_miss: temperature")).toBeNull();
+    expect(recordingsLink({ proxy_id: 7, operation: "chat", error: named })).toBe(
+      `/proxies/7?tab=recordings&entry=${key}&occurrence=2`,
+    );
+    expect(recordingsLink({ proxy_id: 7, operation: "chat", error: "replay_miss: temperature" })).toBe(
+      "/proxies/7?tab=recordings&operation=chat",
+    );
     expect(replayMissPaths("upstream timeout")).toBeNull();
     expect(replayMissPaths(null)).toBeNull();
   });

@@ -6,20 +6,39 @@ import type { LogRow } from "../../api/types";
 import { Badge } from "../../components/ui";
 
 const PREFIX = "replay_miss";
+// The server appends the nearest recording by key (a hash, not a value): `… (nearest <key>#<occurrence>)`.
+const NEAREST = /\s*\(nearest ([0-9a-f]{64})#(\d+)\)$/;
+
+export interface NearestEntry {
+  key: string;
+  occurrence: number;
+}
+
+/** The nearest recording a replay miss names, if it names one. */
+export function replayMissNearest(error: string | null): NearestEntry | null {
+  if (!error?.startsWith(PREFIX)) return null;
+  const [, key, occurrence] = NEAREST.exec(error) ?? [];
+  return key && occurrence ? { key, occurrence: Number(occurrence) } : null;
+}
 
 /** The differing paths of a replay miss ([] when nothing was recorded to compare with), or null. */
 export function replayMissPaths(error: string | null): string[] | null {
   if (!error?.startsWith(PREFIX)) return null;
-  const rest = error.slice(PREFIX.length).replace(/^:\s*/, "");
+  const rest = error.slice(PREFIX.length).replace(NEAREST, "").replace(/^:\s*/, "");
   return rest
     .split(/,\s+/)
     .map((path) => path.trim())
     .filter(Boolean);
 }
 
-export function recordingsLink(row: Pick<LogRow, "proxy_id" | "operation">): string {
+/** The nearest recording's view when the row names it, else the proxy's recordings of that operation. */
+export function recordingsLink(row: Pick<LogRow, "proxy_id" | "operation" | "error">): string {
   const query = new URLSearchParams({ tab: "recordings" });
-  if (row.operation) query.set("operation", row.operation);
+  const nearest = replayMissNearest(row.error);
+  if (nearest) {
+    query.set("entry", nearest.key);
+    query.set("occurrence", String(nearest.occurrence));
+  } else if (row.operation) query.set("operation", row.operation);
   return `/proxies/${row.proxy_id}?${query.toString()}`;
 }
 
@@ -62,7 +81,7 @@ export function ReplayMissDetail({ row }: { row: LogRow }) {
         className="mt-2 inline-block font-medium text-accent-700 hover:underline"
         onClick={(event) => event.stopPropagation()}
       >
-        Open the proxy's recordings
+        {replayMissNearest(row.error) ? "Open the nearest recording" : "Open the proxy's recordings"}
       </Link>
     </div>
   );
