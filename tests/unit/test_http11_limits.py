@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from rubberduck.proxy.http11 import ServerLimits
+from rubberduck.proxy.http_limits import ServerLimits
 from rubberduck.proxy.server import ProxyServer
 from rubberduck.types import Receive, Scope, Send
 from tests.support import free_port

@@ -9,6 +9,7 @@ import time
 from rubberduck.providers.base import ErrorReply, RequestView, Route, kind_for_status
 from rubberduck.proxy.exchange import Exchange, ProxyResponse
 from rubberduck.proxy.headers import header_dict
+from rubberduck.proxy.http_limits import RefusedLine
 from rubberduck.proxy.namespace import NAMESPACE_HEADER, NAMESPACE_PREFIX, NamespaceError, split_namespace
 from rubberduck.proxy.paths import path_problem
 from rubberduck.proxy.reading import RequestReader
@@ -21,10 +22,6 @@ from rubberduck.types import RawHeaders, Receive, Scope, Send
 logger = logging.getLogger("rubberduck.proxy")
 
 INVALID_JSON = "We could not parse the JSON body of your request: it is not valid JSON."
-
-
-# A request the HTTP server refused before the app saw it: method, path, client address.
-RefusedLine = tuple[str, str, str | None]
 
 
 class BodyTooLarge(Exception):

@@ -18,20 +18,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 import httptools
 
 from rubberduck.proxy.http_cycle import STATUS_LINES, ASGIApp, DateHeader, RequestCycle, status_line
+from rubberduck.proxy.http_limits import ErrorReply, RefusedLine, RefusedRequest, ServerLimits
 from rubberduck.types import RawHeaders, Scope
-
-# (status, message) -> (status, headers, body) of an error in the provider's own format.
-# (status, message, the refused request's method, path and client address when its request line was
-# read: the app logs those like any other request) -> the answer in the provider's format.
-ErrorReply = Callable[[int, str, "tuple[str, str, str | None] | None"], tuple[int, RawHeaders, bytes]]
 
 REQUEST_BODY_HIGH_WATER = 256 * 1024  # buffered request bytes before reading pauses
 # httptools puts no bound on either; a request past them is answered 400 and the connection closed.
@@ -41,25 +35,6 @@ MAX_HEADERS = 256
 # closed with unread bytes is reset by the kernel, and the client may never see the answer.
 LINGER_SECONDS = 2.0
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
-
-
-@dataclass(frozen=True, slots=True)
-class ServerLimits:
-    """What one request may make a port hold; past each bound it is refused, and its connection closed."""
-
-    max_head_bytes: int = 64 * 1024  # request line and headers: 431 past it
-    max_body_bytes: int | None = None  # a declared Content-Length past it: 413 before reading the body
-    body_idle_seconds: float = 30.0  # no body bytes for this long: 408
-    body_total_seconds: float = 120.0  # the whole body not in within this (a trickle): 408
-
-
-class RefusedRequest(Exception):
-    """Raised from a parser callback to stop parsing: the request gets `status`, then the connection closes."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class ServerState:
@@ -368,7 +343,7 @@ class HttpConnection(asyncio.Protocol):
         self._resume_reading()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
-    def _refused_line(self) -> tuple[str, str, str | None] | None:
+    def _refused_line(self) -> RefusedLine | None:
         """Method, path and client of the request being refused, if its request line was read."""
         client = self.client[0] if self.client else None
         if self.head_began >= 0:  # refused while its head was arriving

@@ -17,7 +17,7 @@ from rubberduck.faults.config import FailureConfig
 from rubberduck.faults.state import FaultState
 from rubberduck.providers.base import ProviderAdapter
 from rubberduck.proxy.asgi import ProxyApp
-from rubberduck.proxy.http11 import ServerLimits
+from rubberduck.proxy.http_limits import ServerLimits
 from rubberduck.proxy.runtime import ProxyRuntime
 from rubberduck.proxy.server import ProxyServer
 from rubberduck.proxy.stages import Stage

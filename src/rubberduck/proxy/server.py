@@ -7,7 +7,8 @@ import contextlib
 import socket
 
 from rubberduck.proxy.asgi import ProxyApp
-from rubberduck.proxy.http11 import HttpConnection, ServerLimits, ServerState
+from rubberduck.proxy.http11 import HttpConnection, ServerState
+from rubberduck.proxy.http_limits import ServerLimits
 
 KEEP_ALIVE_SECONDS = 30.0
 MAX_SWEEP_SECONDS = 5.0  # the sweep's period: a limit is enforced within this much of its time
