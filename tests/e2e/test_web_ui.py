@@ -2,7 +2,8 @@
 
 The browser is driven by web/e2e/journey.mjs (Playwright, Debian's chromium). Whatever the journey needs
 from outside the browser it asks for on stdout (`@@step {json}`), and this test answers on stdin: the
-token in an e-mail, calls through the proxy with the official OpenAI SDK, a check that a port closed.
+token in an e-mail, calls through the proxy with the official OpenAI SDK (a replay miss among them: a
+non-retried 404 that explains itself and never reaches the fake upstream), a check that a port closed.
 Screenshots of every page land in test-output/e2e/.
 """
 
@@ -80,6 +81,7 @@ class Steps:
         self.handlers: dict[str, Callable[..., dict[str, Any]]] = {
             "mail_token": self.mail_token,
             "sdk_calls": self.sdk_calls,
+            "sdk_replay_miss": self.sdk_replay_miss,
             "port_closed": self.port_closed,
         }
 
@@ -88,8 +90,12 @@ class Steps:
         mail = self.mailbox.wait_for(to, subject, count=max(count, 1))
         return {"token": mail.token(page)}
 
-    def sdk_calls(self, port: int, count: int, expect: str) -> dict[str, Any]:
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-e2e", max_retries=0)
+    def sdk_calls(self, port: int, count: int, expect: str, namespace: str | None = None) -> dict[str, Any]:
+        # A namespace goes in the base URL, as a suite whose SDK cannot add headers would put it.
+        prefix = f"/_ns/{namespace}" if namespace else ""
+        client = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}{prefix}/v1", api_key="sk-e2e", max_retries=0
+        )
         before = self.upstream.count("POST", CHAT)
         caches = []
         for _ in range(count):
@@ -106,6 +112,26 @@ class Steps:
         else:
             assert self.upstream.count("POST", CHAT) == before  # the simulated 429 did not either
         return {"caches": caches}
+
+    def sdk_replay_miss(self, port: int, content: str) -> dict[str, Any]:
+        """In replay mode a request that was not recorded fails at once with the provider's own 404 (which
+        the SDK does not retry: it keeps its default retries here), explains itself, and never reaches the
+        provider."""
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-e2e")
+        before = self.upstream.count("POST", CHAT)
+        with pytest.raises(openai.NotFoundError) as caught:
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": content}]
+            )
+        error = caught.value
+        message = str(error)
+        assert error.status_code == 404
+        assert error.code == "replay_miss" and error.type == "replay_miss", (error.code, error.type)
+        assert "replay_miss" in message and "messages[0].content" in message, message
+        # The field-level diff against the nearest recording (the journey's "Hi"), values shortened.
+        assert f'messages[0].content: recorded "Hi" ≠ sent "{content}"' in message, message
+        assert self.upstream.count("POST", CHAT) == before  # replay mode never contacted the provider
+        return {"message": message, "key": error.response.headers.get("x-rubberduck-cache-key", "")}
 
     def port_closed(self, port: int) -> dict[str, Any]:
         with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
@@ -189,6 +215,12 @@ def test_web_ui_journey(fresh_server: RubberduckProcess, upstream: FakeUpstream,
         "dashboard",
         "proxy-running",
         "logs-live",
+        "recordings-list",
+        "recording-entry",
+        "recordings-replay-mode",
+        "logs-replay-miss",
+        "recording-deleted",
+        "recordings-namespace-cleared",
         "failure-simulation",
         "settings",
     ):

@@ -99,6 +99,28 @@ async function proxyStatus(expected) {
   await page.locator(`[data-testid="proxy-status"] [data-status="${expected}"]`).waitFor();
 }
 
+/** What a row of the recordings table shows, by column. */
+async function entryCells(row) {
+  const cells = (await row.locator("td").allInnerTexts()).map((cell) => cell.trim());
+  return {
+    namespace: cells[0].split("\n")[0].trim(),
+    operation: cells[1],
+    model: cells[2],
+    occurrence: cells[3],
+    status: cells[5],
+    hits: cells[8],
+    lastHit: cells[9],
+  };
+}
+
+/** The value of one labelled fact (<dt>/<dd>) in a container. */
+async function factOf(container, label) {
+  const value = container
+    .locator("dt", { hasText: new RegExp(`^${label}$`) })
+    .locator("xpath=following-sibling::dd[1]");
+  return (await value.textContent())?.trim();
+}
+
 async function logRow(selector) {
   const row = page.locator(`[data-testid="log-table"] tbody tr${selector}`).first();
   await row.waitFor();
@@ -199,9 +221,144 @@ async function journey() {
   await text("Cache key").waitFor();
   await shot("logs-live");
 
-  // Switch on a 429 fault for every request.
+  // Recordings: the answer recorded by the first call, with the request it answered and its hit.
   await page.goto(base + "/proxies");
   await page.getByRole("link", { name: "e2e-openai" }).click();
+  await byRole("tab", "Recordings").click();
+  await page.waitForURL((url) => url.searchParams.get("tab") === "recordings");
+  const proxyPage = new URL(page.url());
+  const recordingsUrl = `${base}${proxyPage.pathname}?tab=recordings`;
+  const entryRows = page.locator('[data-testid="recordings-table"] tbody tr[data-entry-key]');
+  await entryRows.first().waitFor();
+  assert.equal(await entryRows.count(), 1, "one request was recorded");
+  const { lastHit, ...recorded } = await entryCells(entryRows.first());
+  assert.deepEqual(recorded, {
+    namespace: "default",
+    operation: "chat",
+    model: "gpt-4o-mini",
+    occurrence: "1",
+    status: "200",
+    hits: "1",
+  });
+  assert.notEqual(lastHit, "Never", "the second call was a hit");
+  const recordedKey = await entryRows.first().getAttribute("data-entry-key");
+  assert.match(recordedKey, /^[0-9a-f]{64}$/);
+  await shot("recordings-list");
+
+  // The entry view: the request as the SDK sent it (no credentials) and the provider's answer.
+  await entryRows
+    .first()
+    .getByRole("button", { name: /^Open entry / })
+    .click();
+  await page.waitForURL((url) => url.searchParams.get("entry") === recordedKey);
+  const entryDialog = page.getByRole("dialog", { name: "Recorded entry" });
+  await entryDialog.waitFor();
+  const requestBody = JSON.parse(await entryDialog.getByLabel("Request body", { exact: true }).textContent());
+  assert.deepEqual(requestBody.messages, [{ role: "user", content: "Hi" }]);
+  assert.equal(requestBody.model, "gpt-4o-mini");
+  await entryDialog.getByText("POST /v1/chat/completions", { exact: false }).waitFor();
+  const entryText = (await entryDialog.textContent()) ?? "";
+  assert.doesNotMatch(entryText, /sk-e2e|authorization|bearer/i, "credentials are never stored");
+  const responseBody = JSON.parse(await entryDialog.getByLabel("Response body", { exact: true }).textContent());
+  assert.equal(responseBody.object, "chat.completion");
+  assert.ok(responseBody.choices?.length > 0, "the recorded answer has its choices");
+  await entryDialog.getByText("Shown decoded from gzip", { exact: false }).waitFor(); // as the fake sent it
+  assert.equal(await factOf(entryDialog, "Hits"), "1");
+  assert.ok(entryText.includes(recordedKey), "the entry view names its key");
+  await shot("recording-entry");
+  await entryDialog.getByRole("button", { name: "Close", exact: true }).last().click();
+  await entryDialog.waitFor({ state: "detached" });
+
+  // Replay mode: switched in the cache settings, effective at once on the running proxy.
+  const modes = page.getByRole("radiogroup", { name: "Cache mode" });
+  assert.equal(await modes.getByRole("radio", { checked: true }).getAttribute("aria-checked"), "true");
+  assert.match(await modes.getByRole("radio", { checked: true }).textContent(), /^Record/);
+  await modes.getByRole("radio", { name: /^Replay/ }).click();
+  await text("Unsaved changes").waitFor();
+  await byRole("button", "Save cache settings").click();
+  await toast("Cache settings saved: replay mode.").waitFor();
+  await shot("recordings-replay-mode");
+
+  // A prompt that was never recorded: the SDK gets a 404 replay_miss with the diff, the provider
+  // nothing; the live log shows the miss with its differing path, and links to the recordings.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Logs" }).click();
+  await page.locator('[data-live-state="live"]').waitFor();
+  const miss = await step("sdk_replay_miss", { port, content: "Hi again" });
+  const missRow = await logRow('[data-status="404"][data-cache="miss"]');
+  assert.equal(
+    await page.locator('[data-testid="log-table"] tbody tr[data-status="404"]').count(),
+    1,
+    "the SDK did not retry the replay miss",
+  );
+  await missRow.getByText("replay miss", { exact: true }).waitFor();
+  assert.equal(
+    await missRow.getByText("replay miss", { exact: true }).getAttribute("title"),
+    "Differs in messages[0].content",
+  );
+  await missRow.getByRole("button", { name: /^Details of request/ }).click();
+  const missDetail = page.getByTestId("replay-miss");
+  await missDetail.waitFor();
+  assert.deepEqual(
+    await missDetail.getByRole("list", { name: "Differing paths" }).getByRole("listitem").allTextContents(),
+    ["messages[0].content"],
+  );
+  assert.ok(!(await page.getByTestId("log-table").textContent()).includes("Hi again"), "logs hold no values");
+  if (miss.key) await text(miss.key).first().waitFor(); // the row's cache key is the one the SDK was told
+  await shot("logs-replay-miss");
+  // The row names the nearest recording, and its link opens that entry on the proxy's Recordings tab.
+  await missDetail.getByRole("link", { name: "Open the nearest recording" }).click();
+  await page.waitForURL(
+    (url) =>
+      url.pathname === proxyPage.pathname &&
+      url.searchParams.get("tab") === "recordings" &&
+      url.searchParams.get("entry") === recordedKey &&
+      url.searchParams.get("occurrence") === "1",
+  );
+  assert.equal(await byRole("tab", "Recordings").getAttribute("aria-selected"), "true");
+  await entryDialog.waitFor();
+  const nearestBody = JSON.parse(await entryDialog.getByLabel("Request body", { exact: true }).textContent());
+  assert.deepEqual(nearestBody.messages, [{ role: "user", content: "Hi" }], "the nearest recording is the one shown");
+  assert.equal(await entryRows.first().getAttribute("data-entry-key"), recordedKey, "and it is listed");
+
+  // Delete the entry from its view, after a confirmation: the list is empty.
+  await entryDialog.getByRole("button", { name: "Delete entry", exact: true }).click();
+  await entryDialog.getByText("Delete this entry?").waitFor();
+  await shot("recording-delete-confirm");
+  await entryDialog.getByRole("button", { name: "Delete", exact: true }).click();
+  await toast("Deleted the entry (occurrence 1).").waitFor();
+  await entryDialog.waitFor({ state: "detached" });
+  await entryRows.first().waitFor({ state: "detached" });
+  await page.getByText(/^(Nothing recorded yet|No entries match these filters)$/).waitFor();
+  await shot("recording-deleted");
+
+  // Back to record mode; one call in the default namespace and one in a namespace of its own (the
+  // /_ns/ prefix of the base URL) are two entries; clearing that namespace leaves the other.
+  await modes.getByRole("radio", { name: /^Record/ }).click();
+  await byRole("button", "Save cache settings").click();
+  await toast("Cache settings saved: record mode.").waitFor();
+  await step("sdk_calls", { port, count: 1, expect: "ok" });
+  await step("sdk_calls", { port, count: 1, expect: "ok", namespace: "e2e-suite" });
+  await page.goto(recordingsUrl);
+  await entryRows.nth(1).waitFor();
+  assert.deepEqual(
+    (await Promise.all((await entryRows.all()).map(entryCells))).map((cells) => cells.namespace).sort(),
+    ["default", "e2e-suite"],
+  );
+  await byRole("button", "Clear namespace…").click();
+  const clearDialog = page.getByRole("dialog", { name: "Clear a namespace?" });
+  await clearDialog.getByLabel("Namespace", { exact: true }).fill("e2e-suite");
+  await shot("recordings-clear-namespace");
+  await clearDialog.getByRole("button", { name: "Clear namespace", exact: true }).click();
+  await toast("Deleted 1 entry from namespace e2e-suite.").first().waitFor();
+  await clearDialog.waitFor({ state: "detached" });
+  await page.locator('[data-testid="recordings-table"] tbody tr[data-entry-key]').nth(1).waitFor({ state: "detached" });
+  assert.equal(await entryRows.count(), 1);
+  assert.equal((await entryCells(entryRows.first())).namespace, "default");
+  assert.equal((await entryCells(entryRows.first())).hits, "0");
+  await shot("recordings-namespace-cleared");
+
+  // Switch on a 429 fault for every request.
+  await page.goto(recordingsUrl.replace("tab=recordings", "tab=failure"));
   await byRole("tab", "Failure simulation").click();
   await text("nothing; requests pass untouched").waitFor();
   await byRole("button", "Add an error").click();
@@ -290,7 +447,8 @@ async function journey() {
   await byRole("button", "Purge…").click();
   await page.getByRole("dialog", { name: "Purge logs" }).getByRole("button", { name: "Continue" }).click();
   await page.getByRole("dialog", { name: "Delete these logs?" }).getByRole("button", { name: "Delete logs" }).click();
-  await toast("Deleted 3 log entries.").waitFor();
+  // Two SDK calls, the 429, the replay miss and the two calls after it.
+  await toast("Deleted 6 log entries.").waitFor();
   await text("No requests yet").waitFor();
   await shot("logs-purged");
 

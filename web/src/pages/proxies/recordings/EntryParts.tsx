@@ -129,6 +129,11 @@ export function ResponseView({ response }: { response: RecordedResponse }) {
     <>
       <Section title="Response" aside={<StatusBadge status={response.status} />}>
         <Pairs pairs={response.headers} label="Response headers" />
+        {response.encoding && (
+          <p className="text-xs text-slate-500">
+            Shown decoded from {response.encoding}; a replay sends the stored bytes as they came.
+          </p>
+        )}
         {events === null && <Body response={response} />}
       </Section>
       {events !== null && (

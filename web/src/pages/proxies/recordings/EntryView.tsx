@@ -45,7 +45,11 @@ function Summary({ entry }: { entry: EntryDetail }) {
         <Fact label="Key">
           <span className="inline-flex max-w-full items-center gap-1">
             <code className="truncate font-mono text-[12px]">{entry.key}</code>
-            <CopyButton text={entry.key} label="Copy key" />
+            <CopyButton
+              text={entry.key}
+              label="Copy key"
+              className="shrink-0 whitespace-nowrap text-slate-500 hover:bg-slate-100 hover:text-ink"
+            />
           </span>
         </Fact>
       </div>

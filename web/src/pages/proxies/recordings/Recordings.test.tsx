@@ -266,14 +266,14 @@ describe("Recordings tab: entry view", () => {
     ).toBeInTheDocument();
   });
 
-  it("shows a JSON body pretty-printed and deletes the entry after a confirmation", async () => {
+  it("shows a JSON body pretty-printed (decoded from gzip) and deletes the entry after a confirmation", async () => {
     serve();
     fetchMock.on(
       `GET /api/proxies/7/cache/${KEY}`,
       json({
         ...detail,
         ...entry(),
-        response: { ...detail.response, events: null, json: { id: "chatcmpl-1", choices: [] } },
+        response: { ...detail.response, encoding: "gzip", events: null, json: { id: "chatcmpl-1", choices: [] } },
       }),
     );
     fetchMock.on(`DELETE /api/proxies/7/cache/${KEY}`, json({ deleted: 1 }));
@@ -283,6 +283,7 @@ describe("Recordings tab: entry view", () => {
     expect((await within(dialog).findByLabelText("Response body")).textContent).toBe(
       JSON.stringify({ id: "chatcmpl-1", choices: [] }, null, 2),
     );
+    expect(within(dialog).getByText(/Shown decoded from gzip/)).toBeInTheDocument();
     await userEvent.click(within(dialog).getByRole("button", { name: "Delete entry" }));
     expect(fetchMock.callsTo(`DELETE /api/proxies/7/cache/${KEY}`)).toHaveLength(0);
     const listCalls = fetchMock.callsTo("GET /api/proxies/7/cache").length;

@@ -68,6 +68,8 @@ export interface StreamEvent {
 export interface RecordedResponse {
   status: number;
   headers: [string, string][];
+  /** `gzip` or `deflate`: the body or events shown were decoded from it (the stored bytes stay as they were). */
+  encoding?: string | null;
   body: string | null;
   body_base64: string | null;
   json: unknown;
