@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { eventStream, fetchMock, json, logRow, proxy } from "../../test/api";
 import { renderPage } from "../../test/render";
 import { LogsPage } from "./LogsPage";
-import { recordingsLink, replayMissNearest, replayMissPaths } from "./ReplayMiss";
+import { recordingsLink, replayMissMore, replayMissNearest, replayMissPaths } from "./ReplayMiss";
 
 describe("replay_miss log rows", () => {
   it("show the differing paths and link to the proxy's recordings", async () => {
@@ -55,6 +55,10 @@ describe("replay_miss log rows", () => {
     expect(replayMissNearest(named)).toEqual({ key, occurrence: 2 });
     expect(replayMissPaths(`replay_miss (nearest ${key}#3)`)).toEqual([]);
     expect(replayMissNearest("replay_miss: temperature")).toBeNull();
+    const many = `replay_miss: a, b, +3 more (nearest ${key}#1)`;
+    expect(replayMissPaths(many)).toEqual(["a", "b"]);
+    expect(replayMissMore(many)).toBe(3);
+    expect(replayMissMore(named)).toBe(0);
     expect(recordingsLink({ proxy_id: 7, operation: "chat", error: named })).toBe(
       `/proxies/7?tab=recordings&entry=${key}&occurrence=2`,
     );

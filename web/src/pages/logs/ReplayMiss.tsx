@@ -7,6 +7,7 @@ import { Badge } from "../../components/ui";
 
 const PREFIX = "replay_miss";
 // The server appends the nearest recording by key (a hash, not a value): `… (nearest <key>#<occurrence>)`.
+const MORE = /^\+\d+ more$/;
 const NEAREST = /\s*\(nearest ([0-9a-f]{64})#(\d+)\)$/;
 
 export interface NearestEntry {
@@ -28,7 +29,14 @@ export function replayMissPaths(error: string | null): string[] | null {
   return rest
     .split(/,\s+/)
     .map((path) => path.trim())
-    .filter(Boolean);
+    .filter((path) => path && !MORE.test(path));
+}
+
+/** How many differing paths the row leaves out (`…, +3 more`), 0 when it lists them all. */
+export function replayMissMore(error: string | null): number {
+  const rest = error?.startsWith(PREFIX) ? error.replace(NEAREST, "") : "";
+  const found = /,\s+\+(\d+) more$/.exec(rest);
+  return found ? Number(found[1]) : 0;
 }
 
 /** The nearest recording's view when the row names it, else the proxy's recordings of that operation. */
@@ -57,6 +65,7 @@ export function ReplayMissBadge({ error }: { error: string | null }) {
 export function ReplayMissDetail({ row }: { row: LogRow }) {
   const paths = replayMissPaths(row.error);
   if (paths === null) return null;
+  const more = replayMissMore(row.error);
   return (
     <div className="rounded-lg border border-red-200 bg-red-50/60 px-4 py-3 text-sm" data-testid="replay-miss">
       <p className="font-medium text-red-800">Not recorded: replay mode answered with replay_miss.</p>
@@ -72,7 +81,12 @@ export function ReplayMissDetail({ row }: { row: LogRow }) {
               </li>
             ))}
           </ul>
+          {more > 0 && <span>and {more} more</span>}
         </div>
+      ) : replayMissNearest(row.error) ? (
+        <p className="mt-1 text-slate-700">
+          It matches the nearest recording in every field: more occurrences were asked for than were recorded.
+        </p>
       ) : (
         <p className="mt-1 text-slate-700">No recorded request of this operation to compare with.</p>
       )}

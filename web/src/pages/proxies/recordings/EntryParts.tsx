@@ -3,7 +3,7 @@ import type { ReactNode } from "react";
 import { Badge } from "../../../components/ui";
 import { StatusBadge } from "../../logs/badges";
 import { formatOffset, prettyJson } from "./format";
-import type { CanonicalRequest, RecordedResponse, StreamEvent } from "./types";
+import type { CanonicalRequest, RecordedResponse, StreamEvent, StreamFrame } from "./types";
 
 export function Section({ title, children, aside }: { title: string; children: ReactNode; aside?: ReactNode }) {
   return (
@@ -100,6 +100,22 @@ function Body({ response }: { response: RecordedResponse }) {
   return <p className="text-sm text-slate-500">No body.</p>;
 }
 
+/** An event-stream message: its type and what it carries (the inner model event, for invoke streams). */
+function FrameLine({ frame }: { frame: StreamFrame }) {
+  if (frame.error) return <p className="text-xs text-red-700">Unreadable frame: {frame.error}</p>;
+  const content = frame.bytes_decoded ?? frame.payload ?? frame.payload_text ?? null;
+  return (
+    <div className="font-mono text-[12px] text-slate-800" data-testid="stream-frame">
+      <span className="rounded bg-slate-100 px-1.5 py-0.5 text-slate-700">
+        {frame.event_type ?? frame.message_type}
+      </span>{" "}
+      <span className="break-all whitespace-pre-wrap">
+        {content === null ? "" : typeof content === "string" ? content : JSON.stringify(content)}
+      </span>
+    </div>
+  );
+}
+
 function EventList({ events }: { events: StreamEvent[] }) {
   return (
     <ol className="divide-y divide-slate-100 rounded-lg border border-slate-200" aria-label="Stream events">
@@ -111,9 +127,14 @@ function EventList({ events }: { events: StreamEvent[] }) {
           {event.data !== null ? (
             <pre className="font-mono text-[12px] whitespace-pre-wrap break-all text-slate-800">{event.data}</pre>
           ) : event.data_base64 !== null ? (
-            <span className="text-xs text-slate-500">
-              Binary frame, {base64Bytes(event.data_base64).toLocaleString("en-US")} bytes
-            </span>
+            <div className="space-y-1">
+              <span className="text-xs text-slate-500">
+                Binary chunk, {base64Bytes(event.data_base64).toLocaleString("en-US")} bytes
+              </span>
+              {(event.frames ?? []).map((frame, at) => (
+                <FrameLine key={at} frame={frame} />
+              ))}
+            </div>
           ) : (
             <span className="text-xs text-slate-400">(empty)</span>
           )}

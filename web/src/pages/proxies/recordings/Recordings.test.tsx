@@ -236,7 +236,12 @@ describe("Recordings tab: entry view", () => {
       events: [
         { offset_ms: 120.4, data: 'data: {"delta":"Hel"}\n\n', data_base64: null },
         { offset_ms: 1500, data: "data: [DONE]\n\n", data_base64: null },
-        { offset_ms: 1510, data: null, data_base64: "AAAA" },
+        {
+          offset_ms: 1510,
+          data: null,
+          data_base64: "AAAA",
+          frames: [{ event_type: "chunk", message_type: "event", bytes_decoded: { type: "message_stop" } }],
+        },
       ],
     },
   };
@@ -256,7 +261,8 @@ describe("Recordings tab: entry view", () => {
     expect(within(items[0]!).getByText("+120 ms")).toBeInTheDocument();
     expect(within(items[0]!).getByText('data: {"delta":"Hel"}', { exact: false })).toBeInTheDocument();
     expect(within(items[1]!).getByText("+1.50 s")).toBeInTheDocument();
-    expect(within(items[2]!).getByText("Binary frame, 3 bytes")).toBeInTheDocument();
+    expect(within(items[2]!).getByText("Binary chunk, 3 bytes")).toBeInTheDocument();
+    expect(within(items[2]!).getByTestId("stream-frame").textContent).toBe('chunk {"type":"message_stop"}');
 
     expect(within(dialog).getByLabelText("Request body").textContent).toBe(
       JSON.stringify(detail.request?.body, null, 2),

@@ -1,5 +1,5 @@
-// Calls and query hooks for the recordings endpoints. They are not in the generated schema yet, so
-// they go through the authorised fetch and are typed by hand (types.ts); errors are the same ApiError.
+// Calls and query hooks for the recordings endpoints, through the authorised fetch and typed by hand
+// (types.ts, which follows the API's schema); errors are the same ApiError.
 import { keepPreviousData, useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { authorisedFetch, queryString } from "../../../api/client";
 import type { Proxy } from "../../../api/types";

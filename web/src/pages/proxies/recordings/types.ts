@@ -59,10 +59,23 @@ export interface CanonicalRequest {
   body: unknown;
 }
 
+/** One message of an AWS event stream (Bedrock), as the API decodes it. */
+export interface StreamFrame {
+  event_type: string | null;
+  message_type: string | null;
+  payload?: unknown;
+  payload_text?: string | null;
+  /** The payload's base64 `bytes` member (InvokeModelWithResponseStream), decoded. */
+  bytes_decoded?: unknown;
+  error?: string | null;
+}
+
 export interface StreamEvent {
   offset_ms: number | null;
   data: string | null;
   data_base64: string | null;
+  /** Event-stream messages this chunk completed (Bedrock); absent for text streams. */
+  frames?: StreamFrame[] | null;
 }
 
 export interface RecordedResponse {
