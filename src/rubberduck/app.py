@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -132,7 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
         await services.log_writer.start()
         services.rollups.start()
         retention.start()
-        hit_writer = asyncio.create_task(services.cache.write_hits_forever(HIT_FLUSH_SECONDS))
+        services.cache.start_hit_writer(HIT_FLUSH_SECONDS)
         await services.manager.restore()
         # Start-up objects live as long as the process: keep the collector from rescanning them,
         # which otherwise shows up as latency spikes on the proxies.
@@ -142,8 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await services.manager.shutdown()
-            hit_writer.cancel()
-            await services.cache.flush_hits()
+            await services.cache.stop_hit_writer()
             await accounts.stop()
             await services.log_writer.stop()
             await services.rollups.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import datetime
@@ -46,6 +47,8 @@ class LayeredCache:
         self._generations: dict[int, int] = {}
         self._writes: dict[int, _Writes] = {}
         self._hits: dict[EntryId, tuple[int, float]] = {}
+        self._hits_lock = asyncio.Lock()  # one write of hit counts at a time
+        self._hit_writer: asyncio.Task[None] | None = None
 
     def generation(self, proxy_id: int) -> int:
         return self._generations.get(proxy_id, 0)
@@ -71,13 +74,27 @@ class LayeredCache:
         self._hits[slot] = (count + 1, time.time())
 
     async def flush_hits(self) -> None:
-        hits, self._hits = self._hits, {}
-        try:
-            await self.store.add_hits(hits)
-        except Exception:
-            logger.exception("%d cache hit counts could not be written", len(hits))
+        async with self._hits_lock:
+            hits, self._hits = self._hits, {}
+            try:
+                await self.store.add_hits(hits)
+            except Exception:
+                logger.exception("%d cache hit counts could not be written", len(hits))
 
-    async def write_hits_forever(self, interval: float) -> None:
+    def start_hit_writer(self, interval: float) -> None:
+        self._hit_writer = asyncio.create_task(self._write_hits_forever(interval))
+
+    async def stop_hit_writer(self) -> None:
+        """The periodic writer ends between two writes (never inside one); the hits since are written last."""
+        if self._hit_writer is not None:
+            async with self._hits_lock:
+                self._hit_writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._hit_writer
+            self._hit_writer = None
+        await self.flush_hits()
+
+    async def _write_hits_forever(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
             await self.flush_hits()
