@@ -443,6 +443,7 @@ def test_another_users_proxy_and_entries_are_404_everywhere(api: Api, server: Ru
         ("GET", "", {"limit": 501}),
         ("GET", "", {"namespace": "a/b"}),
         ("GET", "", {"namespace": "a\n"}),
+        ("GET", "", {"namespace": ".."}),
         ("GET", f"/{KEY}%0A", {}),
         ("DELETE", "", {"namespace": "with space"}),
         ("DELETE", "", {"namespace": "x" * 201}),

@@ -39,6 +39,8 @@ def test_namespaces_are_read_from_the_header_or_the_prefix(
         ("/v1", {HEADER: "a, b"}),  # a repeated header
         ("/v1", {HEADER: "café"}),
         ("/_ns/one/v1", {HEADER: "two"}),
+        ("/_ns/../v1", {}),  # a parent folder once recordings are files
+        ("/v1", {HEADER: "."}),
     ],
 )
 def test_bad_or_contradictory_names_are_refused(path: str, headers: dict[str, str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query
+from pydantic import AfterValidator
 
 # `proxies.id` and every `proxy_id` column are INTEGER: 32-bit on Postgres, the tighter of the backends.
 MAX_PROXY_ID = 2**31 - 1
@@ -22,8 +23,17 @@ NAMESPACE_PATTERN = r"^[A-Za-z0-9._:-]{0,200}$"
 MAX_OCCURRENCE = 2**31 - 1  # `cache_entries.occurrence` is INTEGER
 
 CacheKey = Annotated[str, Path(pattern=CACHE_KEY_PATTERN, description="a request's cache key (64 hex)")]
+
+
+def _not_a_parent(name: str | None) -> str | None:
+    if name in (".", ".."):  # they would name a parent folder once recordings are files
+        raise ValueError("a namespace cannot be '.' or '..'")
+    return name
+
+
 NamespaceFilter = Annotated[
     str | None,
+    AfterValidator(_not_a_parent),
     Query(
         pattern=NAMESPACE_PATTERN,
         description="one namespace, empty for the default one (omitted: all of them)",

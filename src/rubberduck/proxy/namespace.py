@@ -12,7 +12,7 @@ from typing import Final
 NAMESPACE_HEADER: Final = "x-rubberduck-namespace"
 NAMESPACE_PREFIX: Final = "/_ns/"
 _NAME: Final = re.compile(r"[A-Za-z0-9._:-]{1,200}")
-RULE: Final = "1 to 200 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
+RULE: Final = "1 to 200 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-' (not '.' or '..')"
 
 
 class NamespaceError(ValueError):
@@ -42,6 +42,7 @@ def split_namespace(path: str, headers: dict[str, str]) -> tuple[str, str]:
 
 
 def _check(name: str, where: str) -> None:
-    if not _NAME.fullmatch(name):
+    # `.` and `..` would name a folder's parent when recordings are files (one folder per namespace).
+    if not _NAME.fullmatch(name) or name in (".", ".."):
         shown = name if len(name) <= 60 else name[:57] + "..."
         raise NamespaceError(f"Rubberduck: invalid namespace {shown!r} in {where}: a name is {RULE}.")
