@@ -25,7 +25,8 @@ from rubberduck.api.static import install_web_ui
 from rubberduck.auth.setup import build_accounts, include_account_routes
 from rubberduck.cache.memory import MemoryLRU
 from rubberduck.cache.occurrence import LocalOccurrences, OccurrenceCounter
-from rubberduck.cache.store import LayeredCache, SqlCacheStore
+from rubberduck.cache.sqlstore import SqlCacheStore
+from rubberduck.cache.store import LayeredCache
 from rubberduck.db.database import Database
 from rubberduck.db.migrate import upgrade_to_head
 from rubberduck.faults.stages import FaultStage, GlobalIPFilter, IpFilterStage, RateLimitStage

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -13,53 +12,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import defer
 
 from rubberduck.cache.entry import CachedResponse, frame_chunks, unframe_chunks
+from rubberduck.cache.protocol import CacheStore, EntryFilter, EntryId, EntryInfo
 from rubberduck.db.database import Database
 from rubberduck.db.models import CacheEntryRow
 
-EntryId = tuple[int, str, int]  # (proxy id, key, occurrence)
-
-
-@dataclass(frozen=True, slots=True)
-class EntryInfo:
-    """What a list of recordings shows of an entry (no body)."""
-
-    key: str
-    namespace: str
-    occurrence: int
-    operation: str | None
-    model: str | None
-    stream: bool
-    status: int
-    size: int
-    created_at: datetime
-    hits: int
-    last_hit_at: datetime | None
-    expires_at: datetime | None
-    ignored: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class EntryFilter:
-    namespace: str | None = None
-    operation: str | None = None
-    model: str | None = None
-    unused_since: datetime | None = None  # created before it and not hit since it
-
-
-class CacheStore(Protocol):
-    async def get(self, proxy_id: int, key: str, occurrence: int = 1) -> CachedResponse | None: ...
-    async def put(self, proxy_id: int, entry: CachedResponse) -> None: ...
-    async def clear(self, proxy_id: int, namespace: str | None = None) -> int: ...
-    async def delete(self, proxy_id: int, key: str, occurrence: int | None = None) -> int: ...
-    async def count(self, proxy_id: int) -> int: ...
-    async def add_hits(self, hits: Mapping[EntryId, tuple[int, float]]) -> None: ...
-    async def page(
-        self, proxy_id: int, where: EntryFilter, limit: int, after: tuple[datetime, str, int] | None
-    ) -> list[EntryInfo]: ...
-    async def recorded_occurrences(self, proxy_id: int, key: str) -> int: ...
-    async def candidates(
-        self, proxy_id: int, namespace: str, operation: str | None, limit: int
-    ) -> list[CachedResponse]: ...
+__all__ = ["CacheStore", "EntryFilter", "EntryId", "EntryInfo", "SqlCacheStore"]
 
 
 def _time(epoch: float | None) -> datetime | None:

@@ -10,9 +10,10 @@ from datetime import datetime
 
 from rubberduck.cache.entry import CachedResponse
 from rubberduck.cache.memory import MemoryLRU
-from rubberduck.cache.sqlstore import CacheStore, EntryFilter, EntryId, EntryInfo, SqlCacheStore
+from rubberduck.cache.protocol import CacheStore, EntryFilter, EntryId, EntryInfo
 
-__all__ = ["CacheStore", "EntryFilter", "EntryInfo", "LayeredCache", "SqlCacheStore"]
+# The SQL store lives in cache/sqlstore.py: importing it here would load SQLAlchemy into every process.
+__all__ = ["CacheStore", "EntryFilter", "EntryInfo", "LayeredCache"]
 
 logger = logging.getLogger("rubberduck.cache")
 
