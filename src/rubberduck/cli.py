@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-import uvicorn
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from rubberduck.headless.command import add_commands as add_headless_commands
+from rubberduck.recordings.commands import add_commands as add_recordings_commands
 from rubberduck.redact import configure_logging, redact
 from rubberduck.settings import Settings
+
+# Light imports only: `rubberduck proxy` must be ready in well under a second, so uvicorn, SQLAlchemy and
+# the app are imported by the commands that use them.
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -30,7 +30,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
     from rubberduck.app import create_app
+    from rubberduck.control_server import ControlPlaneServer
 
     settings = _settings(args)
     configure_logging(logging.INFO)  # every line redacted; httpx's per-request URLs kept out
@@ -52,28 +55,8 @@ def _serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=trusted or None,
     )
     # Server.run picks uvloop and httptools when installed; the proxies share this loop.
-    _Server(config, app.state.services.live.close, settings.graceful_stop_seconds).run()
+    ControlPlaneServer(config, app.state.services.live.close, settings.graceful_stop_seconds).run()
     return 0
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, which also ends the live log streams when told to stop.
-
-    uvicorn waits for every open connection before the app's shutdown runs, and a live stream never
-    ends by itself: one open browser tab would hold SIGTERM forever. Whatever else is still running
-    on the control plane after `graceful_seconds` is cancelled; the proxies then stop, together,
-    under one more such deadline (ProxyManager.shutdown).
-    """
-
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None], graceful_seconds: float) -> None:
-        config.timeout_graceful_shutdown = max(1, round(graceful_seconds))
-        super().__init__(config)
-        self.on_exit = on_exit
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        with contextlib.suppress(RuntimeError):  # no loop running (yet): nothing is streaming
-            asyncio.get_running_loop().call_soon_threadsafe(self.on_exit)
 
 
 def _user_create(args: argparse.Namespace) -> int:
@@ -131,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--superuser", action="store_true")
     common(create)
     create.set_defaults(handler=_user_create)
+
+    add_recordings_commands(commands, common, _settings)
+    add_headless_commands(commands)  # proxy, up
     return parser
 
 
@@ -139,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     handler = args.handler
     try:
         result: int = handler(args)
-    except (ValueError, OSError, SQLAlchemyError) as exc:  # ValueError: a malformed URL, or pydantic's
+    except Exception as exc:  # ValueError: a malformed URL, or pydantic's
+        if not isinstance(exc, ValueError | OSError) and not _from_sqlalchemy(exc):
+            raise
         # A bad flag, variable or data dir is the user's to fix: one line saying what, no traceback.
         print(f"error: {describe_error(exc)}", file=sys.stderr)
         return 1
@@ -153,11 +141,17 @@ def describe_error(exc: Exception) -> str:
             where = ".".join(str(part) for part in error["loc"])
             problems.append(f"{where}: {error['msg']}" if where else error["msg"])
         text = "; ".join(problems)
-    elif isinstance(exc, DBAPIError) and exc.orig is not None:
-        text = f"database: {exc.orig}"
-    elif isinstance(exc, SQLAlchemyError):
-        text = f"database: {exc}"
+    elif _from_sqlalchemy(exc):
+        from sqlalchemy.exc import DBAPIError
+
+        text = f"database: {exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc}"
     else:
         text = str(exc) or type(exc).__name__
     # One line, whatever the message held, and never a password (a database URL may be quoted back).
     return redact(" ".join(text.split()))
+
+
+def _from_sqlalchemy(exc: Exception) -> bool:
+    """A database error. SQLAlchemy is imported lazily: if it is not loaded, no error of it can exist."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)

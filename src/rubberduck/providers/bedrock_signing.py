@@ -15,17 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.session  # type: ignore[import-untyped]
-from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
-from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
-from botocore.exceptions import (  # type: ignore[import-untyped]
-    ConfigNotFound,
-    ConfigParseError,
-    InvalidConfigError,
-    PartialCredentialsError,
-    ProfileNotFound,
-)
-
 from rubberduck.types import RawHeaders
 
 logger = logging.getLogger("rubberduck.bedrock")
@@ -71,15 +60,12 @@ class _Resolved:
     retry_at: float  # monotonic time after which a failure is looked up again
 
 
-# Failures whose botocore message names only profiles, files and variables: safe to show as is.
-# Others (a credential_process's output, an STS reply) are reported by their class name alone.
-_SAFE_DETAIL = (
-    ProfileNotFound,
-    PartialCredentialsError,
-    ConfigNotFound,
-    ConfigParseError,
-    InvalidConfigError,
-)
+# botocore is imported on first use (it takes a quarter of a second): a process that never forwards to
+# Bedrock, such as a headless openai proxy that must be ready at once, never loads it.
+def _botocore_session(**kwargs: Any) -> Any:
+    import botocore.session  # type: ignore[import-untyped]
+
+    return botocore.session.Session(**kwargs)
 
 
 def _describe(profile: str | None) -> str:
@@ -87,7 +73,18 @@ def _describe(profile: str | None) -> str:
 
 
 def _reason(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if isinstance(exc, _SAFE_DETAIL) else type(exc).__name__
+    from botocore.exceptions import (  # type: ignore[import-untyped]
+        ConfigNotFound,
+        ConfigParseError,
+        InvalidConfigError,
+        PartialCredentialsError,
+        ProfileNotFound,
+    )
+
+    # Failures whose botocore message names only profiles, files and variables: safe to show as is.
+    # Others (a credential_process's output, an STS reply) are reported by their class name alone.
+    safe = (ProfileNotFound, PartialCredentialsError, ConfigNotFound, ConfigParseError, InvalidConfigError)
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, safe) else type(exc).__name__
 
 
 class CredentialCache:
@@ -99,7 +96,7 @@ class CredentialCache:
     """
 
     def __init__(self, session_factory: Callable[..., Any] | None = None) -> None:
-        self._session_factory = session_factory or botocore.session.Session
+        self._session_factory = session_factory or _botocore_session
         self._resolved: dict[str | None, _Resolved] = {}
 
     def get(self, profile: str | None) -> tuple[Any, str | None]:
@@ -153,6 +150,9 @@ def sign(
     request, and the URL is used as is (botocore encodes its path once more for the canonical URI,
     as AWS does on its side).
     """
+    from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
+    from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+
     request = AWSRequest(method=method, url=url, data=body)
     for name, value in headers:
         if name.lower() not in CLIENT_SIGNATURE_HEADERS:

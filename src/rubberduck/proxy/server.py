@@ -49,6 +49,7 @@ class ProxyServer:
 
     async def start(self) -> None:
         sock = bind_socket(self.host, self.port)
+        self.port = sock.getsockname()[1]  # the one the system picked, when asked for port 0
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(lambda: HttpConnection(self.state), sock=sock)

@@ -8,10 +8,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from rubberduck.telemetry.logstore import LogStore
 from rubberduck.telemetry.sqlite_rows import LogRow
+
+if TYPE_CHECKING:  # the SQL store: not loaded by a process that only needs the LogSink protocol
+    from rubberduck.telemetry.logstore import LogStore
 
 logger = logging.getLogger("rubberduck.logs")
 
