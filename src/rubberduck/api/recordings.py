@@ -28,6 +28,7 @@ from rubberduck.api.params import (
     ProxyId,
 )
 from rubberduck.api.recording_view import ResponseView, response_view
+from rubberduck.api.recordings_zip import recordings_zip_router
 from rubberduck.api.schemas import CacheCleared
 from rubberduck.auth.users import Auth
 from rubberduck.cache.entry import CachedResponse
@@ -232,4 +233,7 @@ def recordings_router(auth: Auth, cache: LayeredCache, occurrences: OccurrenceCo
         occurrences.rewind(proxy.id, namespace)
         return Rewound(rewound=True)
 
-    return router
+    both = APIRouter()
+    both.include_router(router)
+    both.include_router(recordings_zip_router(auth, cache))
+    return both

@@ -120,6 +120,15 @@ class LayeredCache:
             if not writes.count:
                 writes.idle.set()
 
+    async def put(self, proxy_id: int, entry: CachedResponse) -> None:
+        """An entry written from outside a request (an import): stored, and seen by the next lookup at once.
+
+        The memory copy of the slot is dropped only once the store holds the new entry, so a lookup in
+        between reads the old one or the new one, never a half of each; a clear under way goes first.
+        """
+        await self.persist(proxy_id, entry, self.generation(proxy_id))
+        self.memory.discard_key(proxy_id, entry.key, entry.occurrence)
+
     async def clear(self, proxy_id: int, namespace: str | None = None) -> int:
         """Every entry of the proxy, or of one of its namespaces.
 

@@ -13,11 +13,14 @@ import argparse
 import asyncio
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 
 from rubberduck.cache.entry import CachedResponse
+from rubberduck.cache.protocol import CacheStore
 from rubberduck.cache.sqlstore import EntryFilter, SqlCacheStore
 from rubberduck.db.database import Database
 from rubberduck.db.models import Proxy, User
@@ -95,27 +98,37 @@ def run_transfer(args: argparse.Namespace, settings: Settings, work: str) -> int
         return 1
 
 
-async def _export(store: SqlCacheStore, proxy: Proxy, root: Path, namespace: str | None) -> int:
-    written = unchanged = skipped = 0
+async def exported(
+    store: CacheStore, proxy_id: int, provider: str, namespace: str | None
+) -> AsyncIterator[tuple[CachedResponse, bytes | None]]:
+    """Each recording of the proxy (one namespace, or all) with its file's bytes; None for one that cannot be
+    exported (recorded before entries kept their request: nothing to check it by)."""
     after = None
     while True:
-        infos = await store.page(proxy.id, EntryFilter(namespace=namespace), PAGE, after)
+        infos = await store.page(proxy_id, EntryFilter(namespace=namespace), PAGE, after)
         for info in infos:
-            entry = await store.get(proxy.id, info.key, info.occurrence)
+            entry = await store.get(proxy_id, info.key, info.occurrence)
             if entry is None:
                 continue  # deleted meanwhile
-            if entry.request is None:  # recorded before entries kept their request: nothing to check it by
-                skipped += 1
+            if entry.request is None:
+                yield entry, None
                 continue
-            data = dump_document(entry_to_document(entry, proxy.provider))
-            if await asyncio.to_thread(write_atomic, path_for(root, entry), data):
-                written += 1
-            else:
-                unchanged += 1
+            yield entry, dump_document(entry_to_document(entry, provider))
         if len(infos) < PAGE:
             break
         last = infos[-1]
         after = (last.created_at, last.key, last.occurrence)
+
+
+async def _export(store: SqlCacheStore, proxy: Proxy, root: Path, namespace: str | None) -> int:
+    written = unchanged = skipped = 0
+    async for entry, data in exported(store, proxy.id, proxy.provider, namespace):
+        if data is None:
+            skipped += 1
+        elif await asyncio.to_thread(write_atomic, path_for(root, entry), data):
+            written += 1
+        else:
+            unchanged += 1
     print(f"exported {written + unchanged} recordings of proxy {proxy.id} ({proxy.name}) to {root}: "
           f"{written} written, {unchanged} unchanged")  # fmt: skip
     if skipped:
@@ -123,13 +136,29 @@ async def _export(store: SqlCacheStore, proxy: Proxy, root: Path, namespace: str
     return 0
 
 
-def _read_directory(root: Path, provider: str) -> tuple[list[CachedResponse], Counter[str]]:
-    """The provider's recordings in root, and how many files other providers have there; nothing if one is bad."""
+class BadRecordings(RecordingError):
+    """Some files of a directory cannot be imported: each with its reason; nothing was imported."""
+
+    def __init__(self, root: Path, problems: list[tuple[Path, str]]) -> None:
+        super().__init__(f"{len(problems)} bad recording files in {root}: nothing imported")
+        self.problems = problems
+
+
+class EntrySink(Protocol):
+    """Where an import writes: the store (CLI) or the server's layered cache (API, seen at once)."""
+
+    async def get(self, proxy_id: int, key: str, occurrence: int = 1) -> CachedResponse | None: ...
+    async def put(self, proxy_id: int, entry: CachedResponse) -> None: ...
+
+
+def read_directory(root: Path, provider: str) -> tuple[list[CachedResponse], Counter[str]]:
+    """The provider's recordings in root, and how many files other providers have there.
+
+    Every file is checked first (check_directory); if one is bad, BadRecordings lists them all.
+    """
     report = check_directory(root)
     if not report.ok:
-        for path, reason in report.problems:
-            print(f"{path}: {reason}", file=sys.stderr)
-        raise CommandError(f"{len(report.problems)} bad recording files in {root}: nothing imported")
+        raise BadRecordings(root, report.problems)
     entries: list[CachedResponse] = []
     others: Counter[str] = Counter()
     for path in recording_files(root):
@@ -141,13 +170,28 @@ def _read_directory(root: Path, provider: str) -> tuple[list[CachedResponse], Co
     return entries, others
 
 
-async def _import(store: SqlCacheStore, proxy: Proxy, root: Path) -> int:
-    entries, others = await asyncio.to_thread(_read_directory, root, proxy.provider)
+async def import_entries(sink: EntrySink, proxy_id: int, entries: list[CachedResponse]) -> int:
+    """Writes every entry; returns how many replaced one already there."""
     replaced = 0
     for entry in entries:
-        if await store.get(proxy.id, entry.key, entry.occurrence) is not None:
+        if await sink.get(proxy_id, entry.key, entry.occurrence) is not None:
             replaced += 1
-        await store.put(proxy.id, entry)
+        await sink.put(proxy_id, entry)
+    return replaced
+
+
+def _read_directory(root: Path, provider: str) -> tuple[list[CachedResponse], Counter[str]]:
+    try:
+        return read_directory(root, provider)
+    except BadRecordings as exc:
+        for path, reason in exc.problems:
+            print(f"{path}: {reason}", file=sys.stderr)
+        raise CommandError(str(exc)) from None
+
+
+async def _import(store: SqlCacheStore, proxy: Proxy, root: Path) -> int:
+    entries, others = await asyncio.to_thread(_read_directory, root, proxy.provider)
+    replaced = await import_entries(store, proxy.id, entries)
     print(f"imported {len(entries)} recordings into proxy {proxy.id} ({proxy.name}), {replaced} replaced")
     if others:
         listed = ", ".join(f"{count} {name}" for name, count in sorted(others.items()))

@@ -389,6 +389,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/proxies/{proxy_id}/recordings.zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Zip
+         * @description The recordings (all, or one namespace's) as `rubberduck recordings export` writes them, zipped.
+         */
+        get: operations["download_zip_api_proxies__proxy_id__recordings_zip_get"];
+        put?: never;
+        /**
+         * Upload Zip
+         * @description Imports every recording of the archive, or none: each bad file is named with its reason (422).
+         */
+        post: operations["upload_zip_api_proxies__proxy_id__recordings_zip_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/proxies/{proxy_id}/start": {
         parameters: {
             query?: never;
@@ -581,6 +605,14 @@ export interface components {
             password: string;
             /** Token */
             token: string;
+        };
+        /** Body_upload_zip_api_proxies__proxy_id__recordings_zip_post */
+        Body_upload_zip_api_proxies__proxy_id__recordings_zip_post: {
+            /**
+             * File
+             * @description a zip of recording files, as the download gives
+             */
+            file: string;
         };
         /** Body_verify_request_token_api_auth_request_verify_token_post */
         Body_verify_request_token_api_auth_request_verify_token_post: {
@@ -1202,6 +1234,15 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /** ZipImported */
+        ZipImported: {
+            /** Imported */
+            imported: number;
+            /** Replaced */
+            replaced: number;
+            /** Skipped */
+            skipped: number;
         };
     };
     responses: never;
@@ -2168,6 +2209,77 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FailureConfig"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_zip_api_proxies__proxy_id__recordings_zip_get: {
+        parameters: {
+            query?: {
+                /** @description one namespace, empty for the default one (omitted: all of them) */
+                namespace?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description a proxy's id */
+                proxy_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    upload_zip_api_proxies__proxy_id__recordings_zip_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a proxy's id */
+                proxy_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_upload_zip_api_proxies__proxy_id__recordings_zip_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ZipImported"];
                 };
             };
             /** @description Validation Error */

@@ -9,6 +9,7 @@ import { ClearNamespaceButton } from "./ClearNamespace";
 import { EntryFilterBar, isFiltered, readEntryFilters, writeEntryFilters } from "./EntryFilterBar";
 import { EntryTable } from "./EntryTable";
 import { EntryView } from "./EntryView";
+import { ZipTransfer } from "./ZipTransfer";
 import type { EntryFilters, EntrySummary } from "./types";
 
 function EntryList({ proxy }: { proxy: Proxy }) {
@@ -36,6 +37,9 @@ function EntryList({ proxy }: { proxy: Proxy }) {
         description="Every stored answer, newest first. Open one to see the request it answered."
         actions={<ClearNamespaceButton proxyId={proxy.id} suggested={filters.namespace} />}
       />
+      <div className="border-b border-slate-100 px-5 py-3">
+        <ZipTransfer proxyId={proxy.id} namespace={filters.namespace} />
+      </div>
       <EntryFilterBar applied={filters} onApply={apply} />
       {entries.isPending ? (
         <LoadingRows rows={4} label="Loading the recordings" />

@@ -13,6 +13,7 @@ import {
   type EntryFilters,
   type EntryPage,
   type Rewound,
+  type ZipImported,
 } from "./types";
 
 export const PAGE_SIZE = 50;
@@ -54,6 +55,30 @@ export function clearNamespace(proxyId: number, namespace: string): Promise<Dele
 
 export function deleteEntry(proxyId: number, key: string, occurrence: number): Promise<Deleted> {
   return send<Deleted>(`${entryUrl(proxyId, key)}${queryString({ occurrence })}`, { method: "DELETE" });
+}
+
+const zipUrl = (proxyId: number) => `/api/proxies/${proxyId}/recordings.zip`;
+
+/** The recordings (all, or one namespace's) as the zip `rubberduck recordings export` would write; saved by the browser. */
+export async function downloadZip(proxyId: number, namespace?: string): Promise<void> {
+  const response = await authorisedFetch(`${zipUrl(proxyId)}${queryString({ namespace })}`);
+  const blob = await response.blob();
+  const named = /filename="?([^";]+)"?/.exec(response.headers.get("Content-Disposition") ?? "")?.[1];
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = named ?? `recordings-${proxyId}.zip`;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
+/** Imports every recording of the zip, or none (a 422 names each bad file). */
+export async function uploadZip(proxyId: number, file: File): Promise<ZipImported> {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const response = await authorisedFetch(zipUrl(proxyId), { method: "POST", body: form });
+  return (await response.json()) as ZipImported;
 }
 
 export function entryQuery(filters: EntryFilters) {

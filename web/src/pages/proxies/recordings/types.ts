@@ -108,3 +108,10 @@ export interface Deleted {
 export interface Rewound {
   rewound: boolean;
 }
+
+/** What an upload of a recordings zip did (`POST .../recordings.zip`). */
+export interface ZipImported {
+  imported: number;
+  replaced: number;
+  skipped: number; // files of another provider's recordings, left out
+}
