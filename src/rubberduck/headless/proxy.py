@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import errno
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,9 +23,8 @@ from rubberduck.headless.config import HeadlessError, describe_validation
 from rubberduck.headless.summary import CountingLogSink, Recording, Summary, TallyingCacheStage
 from rubberduck.providers import build_registry
 from rubberduck.proxy.asgi import ProxyApp
-from rubberduck.proxy.http_limits import ServerLimits
 from rubberduck.proxy.runtime import ProxyRuntime
-from rubberduck.proxy.server import ProxyServer
+from rubberduck.proxy.server import ProxyServer, describe_bind_error, limits_from
 from rubberduck.proxy.stages import ForwardStage, Stage
 from rubberduck.proxy.upstream import UpstreamClient
 from rubberduck.recordings.files import RecordingError
@@ -133,13 +131,7 @@ class HeadlessProxy:
             ForwardStage(client),
         ]
         app = ProxyApp(self._runtime(), stages, self.sink)
-        limits = ServerLimits(
-            max_head_bytes=settings.max_request_header_bytes,
-            max_body_bytes=settings.max_request_bytes,
-            body_idle_seconds=settings.request_body_idle_seconds,
-            body_total_seconds=settings.request_body_timeout_seconds,
-        )
-        server = ProxyServer(app, self.host, self.port, settings.graceful_stop_seconds, limits)
+        server = ProxyServer(app, self.host, self.port, settings.graceful_stop_seconds, limits_from(settings))
         try:
             await server.start()
         except OSError as exc:
@@ -243,14 +235,6 @@ def check_directory(path: Path, writable: bool) -> None:
         raise HeadlessError(f"recordings directory {path} is not readable (permission denied)")
     if writable and not os.access(path, os.W_OK):
         raise HeadlessError(f"recordings directory {path} is not writable (permission denied)")
-
-
-def describe_bind_error(exc: OSError, host: str, port: int) -> str:
-    if exc.errno == errno.EADDRINUSE:
-        return f"port {port} is already in use on {host}"
-    if exc.errno == errno.EACCES:
-        return f"no permission to listen on {host}:{port}"
-    return f"cannot listen on {host}:{port}: {_reason(exc)}"
 
 
 def _reason(exc: Exception) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 from collections.abc import Callable
 
@@ -17,9 +16,8 @@ from rubberduck.faults.config import FailureConfig
 from rubberduck.faults.state import FaultState
 from rubberduck.providers.base import ProviderAdapter
 from rubberduck.proxy.asgi import ProxyApp
-from rubberduck.proxy.http_limits import ServerLimits
 from rubberduck.proxy.runtime import ProxyRuntime
-from rubberduck.proxy.server import ProxyServer
+from rubberduck.proxy.server import ProxyServer, describe_bind_error, limits_from
 from rubberduck.proxy.stages import Stage
 from rubberduck.settings import Settings
 from rubberduck.telemetry.logsink import LogSink
@@ -92,17 +90,12 @@ class ProxyManager:
         self.occurrences.rewind(proxy.id)
         app = ProxyApp(self.runtime_for(proxy), self.build_stages(), self.log_sink)
         settings = self.settings
-        limits = ServerLimits(
-            max_head_bytes=settings.max_request_header_bytes,
-            max_body_bytes=settings.max_request_bytes,
-            body_idle_seconds=settings.request_body_idle_seconds,
-            body_total_seconds=settings.request_body_timeout_seconds,
-        )
+        limits = limits_from(settings)
         server = ProxyServer(app, settings.proxy_host, proxy.port, settings.graceful_stop_seconds, limits)
         try:
             await server.start()
         except OSError as exc:
-            message = _describe_bind_error(exc, self.settings.proxy_host, proxy.port)
+            message = describe_bind_error(exc, self.settings.proxy_host, proxy.port)
             logger.warning("proxy %s could not start: %s", proxy.id, message)
             await self._set_status(proxy, "error", message)
             return
@@ -180,11 +173,3 @@ class ProxyManager:
 def _timeout_option(options: dict[str, object], default: float) -> float:
     value = options.get("upstream_timeout_seconds")
     return float(value) if isinstance(value, int | float) and value > 0 else default
-
-
-def _describe_bind_error(exc: OSError, host: str, port: int) -> str:
-    if exc.errno == errno.EADDRINUSE:
-        return f"port {port} is already in use on {host} (by another program or proxy)"
-    if exc.errno == errno.EACCES:
-        return f"no permission to listen on {host}:{port}"
-    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"

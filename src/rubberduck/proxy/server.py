@@ -4,15 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
+from typing import TYPE_CHECKING
 
 from rubberduck.proxy.asgi import ProxyApp
 from rubberduck.proxy.http11 import HttpConnection, ServerState
 from rubberduck.proxy.http_limits import ServerLimits
 
+if TYPE_CHECKING:
+    from rubberduck.settings import Settings
+
 KEEP_ALIVE_SECONDS = 30.0
 MAX_SWEEP_SECONDS = 5.0  # the sweep's period: a limit is enforced within this much of its time
 MIN_SWEEP_SECONDS = 0.02
+
+
+def limits_from(settings: Settings) -> ServerLimits:
+    """The bounds a proxy port puts on one request, from the server's settings."""
+    return ServerLimits(
+        max_head_bytes=settings.max_request_header_bytes,
+        max_body_bytes=settings.max_request_bytes,
+        body_idle_seconds=settings.request_body_idle_seconds,
+        body_total_seconds=settings.request_body_timeout_seconds,
+    )
+
+
+def describe_bind_error(exc: OSError, host: str, port: int) -> str:
+    """Why a proxy port could not be opened, in words a user can act on."""
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is already in use on {host} (by another program or proxy)"
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on {host}:{port}"
+    reason = " ".join((exc.strerror or str(exc)).split())
+    return f"cannot listen on {host}:{port}: {reason}"
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
