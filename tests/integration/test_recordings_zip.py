@@ -126,6 +126,8 @@ def test_bad_archives_are_refused_and_nothing_is_imported(
     bad = refused(make_zip({good_name: good, "_default/bad.json": dump_document(document)}))
     assert "_default/bad.json" in bad and "response.status" in bad
     assert "invalid JSON" in refused(make_zip({"_default/broken.json": b"{"}))
+    no_file = api.http.post(f"/api/proxies/{target['id']}/recordings.zip")
+    assert no_file.status_code == 422 and no_file.json()["detail"][0]["loc"] == ["body", "file"]
     assert api.http.get(f"/api/proxies/{target['id']}/cache").json()["items"] == []  # all or nothing
 
     # An archive that claims a small size but unpacks to more than the bound is cut off, not unpacked.

@@ -167,12 +167,20 @@ def recordings_zip_router(auth: Auth, cache: LayeredCache) -> APIRouter:
     @router.post("", response_model=ZipImported)
     async def upload_zip(
         proxy_id: ProxyId,
-        file: Annotated[UploadFile, File(description="a zip of recording files, as the download gives")],
+        # Optional here and required below: another user's proxy is a 404 whatever the body, not a 422.
+        file: Annotated[
+            UploadFile | None, File(description="a zip of recording files, as the download gives")
+        ] = None,
         user: User = Depends(auth.current_user),
         session: AsyncSession = Depends(auth.get_session),
     ) -> ZipImported:
         """Imports every recording of the archive, or none: each bad file is named with its reason (422)."""
         proxy = await owned_proxy(proxy_id, user, session)
+        if file is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=[{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}],
+            )
         if file.size is not None and file.size > MAX_UPLOAD:
             raise _unprocessable([(None, f"larger than {MAX_UPLOAD // (1024 * 1024)} MiB")])
         try:

@@ -612,7 +612,7 @@ export interface components {
              * File
              * @description a zip of recording files, as the download gives
              */
-            file: string;
+            file?: string | null;
         };
         /** Body_verify_request_token_api_auth_request_verify_token_post */
         Body_verify_request_token_api_auth_request_verify_token_post: {
@@ -2267,7 +2267,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "multipart/form-data": components["schemas"]["Body_upload_zip_api_proxies__proxy_id__recordings_zip_post"];
             };
