@@ -62,7 +62,7 @@ async def test_a_write_under_way_when_the_clear_comes_is_deleted_too() -> None:
     generation = cache.generation(1)
     cache.remember(1, ENTRY, generation)
     store.hold = True
-    writing = asyncio.create_task(cache.persist(1, ENTRY, generation))
+    writing = asyncio.create_task(cache.persist(1, ENTRY, generation, remembered=True))
     await store.entered.wait()  # the INSERT is under way
     clearing = asyncio.create_task(cache.clear(1))
     await asyncio.sleep(0)
@@ -80,7 +80,7 @@ async def test_a_request_that_began_before_the_clear_stores_nothing_after_it() -
     generation = cache.generation(1)  # the request's lookup missed; it goes upstream
     await cache.clear(1)
     cache.remember(1, ENTRY, generation)  # its answer arrives after the clear
-    await cache.persist(1, ENTRY, generation)
+    await cache.persist(1, ENTRY, generation, remembered=True)
     assert cache.peek(1, KEY) is None and store.entries == {}
     assert await cache.get(1, KEY) is None
 
@@ -108,7 +108,7 @@ async def test_a_write_of_a_request_that_began_after_the_clear_waits_for_it_and_
     newer = cache.generation(1)
     assert newer != older
     cache.remember(1, ENTRY, newer)
-    writing_newer = asyncio.create_task(cache.persist(1, ENTRY, newer))
+    writing_newer = asyncio.create_task(cache.persist(1, ENTRY, newer, remembered=True))
     store.go_on.set()
     await asyncio.gather(writing_older, clearing, writing_newer)
     assert list(store.entries) == [(1, KEY)]
@@ -118,6 +118,29 @@ async def test_a_write_of_a_request_that_began_after_the_clear_waits_for_it_and_
 async def test_other_proxies_are_not_touched() -> None:
     cache, store = layered()
     cache.remember(2, ENTRY, cache.generation(2))
-    await cache.persist(2, ENTRY, cache.generation(2))
+    await cache.persist(2, ENTRY, cache.generation(2), remembered=True)
     await cache.clear(1)
     assert cache.peek(2, KEY) is ENTRY and (2, KEY) in store.entries
+
+
+async def test_a_count_right_after_an_answer_from_memory_waits_for_its_write() -> None:
+    """A stream is answered from memory at its final event and written once its body ends (after the
+    provider's tail): a listing in between must still see it."""
+    cache, store = layered()
+    generation = cache.generation(1)
+    cache.remember(1, ENTRY, generation)  # the client has its answer; the write is not under way yet
+    counting = asyncio.create_task(cache.count(1))
+    await asyncio.sleep(0.01)
+    assert not counting.done()  # waits for the write instead of answering 0
+    await cache.persist(1, ENTRY, generation, remembered=True)
+    assert await counting == 1
+
+
+async def test_a_count_waits_for_a_write_dropped_by_a_clear_without_hanging() -> None:
+    cache, store = layered()
+    generation = cache.generation(1)
+    cache.remember(1, ENTRY, generation)
+    await cache.clear(1)  # the clear does not wait for the remembered entry's write
+    counting = asyncio.create_task(cache.count(1))
+    await cache.persist(1, ENTRY, generation, remembered=True)  # dropped: older than the clear
+    assert await counting == 0

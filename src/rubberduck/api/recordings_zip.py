@@ -151,6 +151,7 @@ def recordings_zip_router(auth: Auth, cache: LayeredCache) -> APIRouter:
     ) -> Response:
         """The recordings (all, or one namespace's) as `rubberduck recordings export` writes them, zipped."""
         proxy = await owned_proxy(proxy_id, user, session)
+        await cache.settle(proxy.id)  # recordings answered a moment ago are in the zip
         files = [
             (path_for(Path(), entry).as_posix(), data)
             async for entry, data in exported(cache.store, proxy.id, proxy.provider, namespace)

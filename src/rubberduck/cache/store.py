@@ -21,13 +21,18 @@ logger = logging.getLogger("rubberduck.cache")
 class _Writes:
     """One proxy's persistent writes in flight, and the clear (if any) that waits for them to land."""
 
-    __slots__ = ("clearing", "count", "idle")
+    __slots__ = ("clearing", "count", "idle", "pending", "settled")
 
     def __init__(self) -> None:
         self.count = 0
         self.idle = asyncio.Event()
         self.idle.set()
         self.clearing: asyncio.Future[None] | None = None
+        # Entries remembered in memory whose persistent write has not landed yet (it runs once the
+        # request has ended, e.g. after a stream's tail): listings wait for them, clears do not.
+        self.pending = 0
+        self.settled = asyncio.Event()
+        self.settled.set()
 
 
 class LayeredCache:
@@ -101,24 +106,46 @@ class LayeredCache:
             await self.flush_hits()
 
     def remember(self, proxy_id: int, entry: CachedResponse, generation: int) -> None:
-        """Make the entry visible at once, before the persistent write completes."""
+        """Make the entry visible at once, before the persistent write completes.
+
+        Each call must be followed by `persist(..., remembered=True)` for the same entry.
+        """
+        writes = self._writes.setdefault(proxy_id, _Writes())
+        writes.pending += 1
+        writes.settled.clear()
         if self.generation(proxy_id) == generation:
             self.memory.put((proxy_id, entry.key, entry.occurrence), entry)
 
-    async def persist(self, proxy_id: int, entry: CachedResponse, generation: int) -> None:
+    async def persist(
+        self, proxy_id: int, entry: CachedResponse, generation: int, remembered: bool = False
+    ) -> None:
         writes = self._writes.setdefault(proxy_id, _Writes())
-        while writes.clearing is not None and self.generation(proxy_id) == generation:
-            await asyncio.shield(writes.clearing)  # a newer request's write: after the clear
-        if self.generation(proxy_id) != generation:
-            return
-        writes.count += 1
-        writes.idle.clear()
         try:
-            await self.store.put(proxy_id, entry)
+            while writes.clearing is not None and self.generation(proxy_id) == generation:
+                await asyncio.shield(writes.clearing)  # a newer request's write: after the clear
+            if self.generation(proxy_id) != generation:
+                return
+            writes.count += 1
+            writes.idle.clear()
+            try:
+                await self.store.put(proxy_id, entry)
+            finally:
+                writes.count -= 1
+                if not writes.count:
+                    writes.idle.set()
         finally:
-            writes.count -= 1
-            if not writes.count:
-                writes.idle.set()
+            if remembered:
+                writes.pending -= 1
+                if not writes.pending:
+                    writes.settled.set()
+
+    async def settle(self, proxy_id: int, timeout: float = 5.0) -> None:
+        """Wait (bounded) until every entry already answered from memory is in the store too, so a
+        listing right after a request shows it."""
+        writes = self._writes.get(proxy_id)
+        if writes is not None and writes.pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(writes.settled.wait(), timeout)
 
     async def put(self, proxy_id: int, entry: CachedResponse) -> None:
         """An entry written from outside a request (an import): stored, and seen by the next lookup at once.
@@ -153,16 +180,19 @@ class LayeredCache:
         return await self.store.delete(proxy_id, key, occurrence)
 
     async def count(self, proxy_id: int) -> int:
+        await self.settle(proxy_id)
         return await self.store.count(proxy_id)
 
     async def page(
         self, proxy_id: int, where: EntryFilter, limit: int, after: tuple[datetime, str, int] | None
     ) -> list[EntryInfo]:
+        await self.settle(proxy_id)
         await self.flush_hits()  # the counts shown include the hits of a moment ago
         return await self.store.page(proxy_id, where, limit, after)
 
     async def entry(self, proxy_id: int, key: str, occurrence: int = 1) -> CachedResponse | None:
         """One recording as stored (not through the memory copy, which has no hit counts)."""
+        await self.settle(proxy_id)
         return await self.store.get(proxy_id, key, occurrence)
 
     async def recorded_occurrences(self, proxy_id: int, key: str) -> int:

@@ -158,7 +158,9 @@ class CacheStage:
         )
         self.cache.remember(runtime.proxy_id, entry, generation)
         # Written after the client has its answer; the memory copy already serves repeats.
-        exchange.after.append(lambda: self.cache.persist(runtime.proxy_id, entry, generation))
+        exchange.after.append(
+            lambda: self.cache.persist(runtime.proxy_id, entry, generation, remembered=True)
+        )
 
 
 def _stream_failed(runtime: ProxyRuntime, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> bool:
