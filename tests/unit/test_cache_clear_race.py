@@ -126,7 +126,7 @@ async def test_other_proxies_are_not_touched() -> None:
 async def test_a_count_right_after_an_answer_from_memory_waits_for_its_write() -> None:
     """A stream is answered from memory at its final event and written once its body ends (after the
     provider's tail): a listing in between must still see it."""
-    cache, store = layered()
+    cache, _ = layered()
     generation = cache.generation(1)
     cache.remember(1, ENTRY, generation)  # the client has its answer; the write is not under way yet
     counting = asyncio.create_task(cache.count(1))
@@ -137,7 +137,7 @@ async def test_a_count_right_after_an_answer_from_memory_waits_for_its_write() -
 
 
 async def test_a_count_waits_for_a_write_dropped_by_a_clear_without_hanging() -> None:
-    cache, store = layered()
+    cache, _ = layered()
     generation = cache.generation(1)
     cache.remember(1, ENTRY, generation)
     await cache.clear(1)  # the clear does not wait for the remembered entry's write
