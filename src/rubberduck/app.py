@@ -7,8 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
+from starlette.middleware.base import RequestResponseEndpoint
 
 from rubberduck import __version__
 from rubberduck.api.errors import install_error_handlers
@@ -25,13 +27,14 @@ from rubberduck.api.static import install_web_ui
 from rubberduck.auth.setup import build_accounts, include_account_routes
 from rubberduck.cache.memory import MemoryLRU
 from rubberduck.cache.occurrence import LocalOccurrences, OccurrenceCounter
+from rubberduck.cache.protocol import CacheStore
 from rubberduck.cache.sqlstore import SqlCacheStore
 from rubberduck.cache.store import LayeredCache
 from rubberduck.db.database import Database
 from rubberduck.db.migrate import upgrade_to_head
 from rubberduck.faults.stages import FaultStage, GlobalIPFilter, IpFilterStage, RateLimitStage
 from rubberduck.providers import build_registry
-from rubberduck.proxy.manager import ProxyManager
+from rubberduck.proxy.manager import ProxyManager, SharedState
 from rubberduck.proxy.stages import CacheStage, ForwardStage, Stage
 from rubberduck.proxy.upstream import UpstreamClient
 from rubberduck.settings import Settings
@@ -43,6 +46,9 @@ from rubberduck.telemetry.pricing import PricingTable
 from rubberduck.telemetry.retention import RetentionTask
 from rubberduck.telemetry.rollups import RollupAggregator
 from rubberduck.telemetry.sqlitewriter import SqliteWriterProcess
+
+if TYPE_CHECKING:
+    from rubberduck.cluster.node import ClusterNode
 
 HIT_FLUSH_SECONDS = 1.0  # how often the cache's hit counts are written (they are kept in memory until then)
 
@@ -64,13 +70,31 @@ class Services:
     pricing: PricingTable
     live: LogBroadcaster
     rollups: RollupAggregator
+    node: ClusterNode | None  # set when this server is a node of a team deployment (Redis)
+
+
+class SharedDatabaseRequired(ValueError):
+    """Redis without a shared database: nodes could not agree on users, proxies or logs."""
 
 
 def build_services(settings: Settings) -> Services:
     settings.prepare_data_dir()
     database = Database(settings.resolved_database_url)
-    cache = LayeredCache(MemoryLRU(settings.memory_cache_bytes), SqlCacheStore(database))
-    occurrences = LocalOccurrences()
+    node: ClusterNode | None = None
+    shared: SharedState | None = None
+    occurrences: OccurrenceCounter = LocalOccurrences()
+    store: CacheStore = SqlCacheStore(database)
+    if settings.redis_url:
+        if database.is_sqlite:
+            raise SharedDatabaseRequired(
+                "RUBBERDUCK_REDIS_URL makes this server a node of a team deployment, which needs a shared "
+                "database: set RUBBERDUCK_DATABASE_URL to Postgres (postgresql+asyncpg://…)"
+            )
+        from rubberduck.cluster.node import ClusterNode  # only a node loads the Redis client
+
+        node = ClusterNode(settings)
+        occurrences, store, shared = node.occurrences, node.cache_store(store), node.shared_state()
+    cache = LayeredCache(MemoryLRU(settings.memory_cache_bytes), store)
     upstream = UpstreamClient(settings.upstream_connect_timeout_seconds)
     pricing = PricingTable.load()
     sqlite_file = database.sqlite_file
@@ -99,7 +123,7 @@ def build_services(settings: Settings) -> Services:
     live = LogBroadcaster(per_owner=settings.max_live_streams_per_user)
     rollups = RollupAggregator(database, settings.metrics_flush_seconds)
     log_writer.listeners += [live, rollups]
-    manager = ProxyManager(settings, database, build_registry(), stages, log_writer, occurrences)
+    manager = ProxyManager(settings, database, build_registry(), stages, log_writer, occurrences, shared)
     return Services(
         settings,
         database,
@@ -112,6 +136,7 @@ def build_services(settings: Settings) -> Services:
         pricing,
         live,
         rollups,
+        node,
     )
 
 
@@ -123,10 +148,26 @@ def create_app(settings: Settings) -> FastAPI:
     )
     auth = accounts.auth
     retention = RetentionTask(services.database, lambda: accounts.policy.accounts.log_retention_days)
+    node = services.node
+    sync = None
+    if node is not None:
+
+        async def reload_settings() -> None:
+            await accounts.policy.load()
+            await load_overrides(services.database, services.pricing)
+
+        sync = node.attach(
+            services.manager, services.database, services.cache, services.live, reload_settings
+        )
+        # This node's rows reach its own live streams directly and the other nodes' over Redis.
+        writer = services.log_writer
+        writer.listeners = [sync.publish_rows if x is services.live else x for x in writer.listeners]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await upgrade_to_head(services.database)
+        if node is not None:
+            await node.start()
         await accounts.start()  # stored account settings and the global IP lists
         await load_overrides(services.database, services.pricing)
         await services.log_writer.start()
@@ -148,11 +189,29 @@ def create_app(settings: Settings) -> FastAPI:
             await services.rollups.stop()
             await retention.stop()
             await services.upstream.aclose()
+            if node is not None:
+                await node.stop()
             await services.database.dispose()
 
     app = FastAPI(title="Rubberduck", version=__version__, lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
+    if sync is not None:
+        announce_settings = sync.announce_settings
+
+        @app.middleware("http")
+        async def push_settings(request: Request, call_next: RequestResponseEndpoint) -> Response:
+            """Server settings, IP lists and prices changed here reach the other nodes at once."""
+            response = await call_next(request)
+            path = request.url.path
+            if (
+                request.method in ("PUT", "POST", "DELETE", "PATCH")
+                and response.status_code < 300
+                and (path.startswith("/api/settings") or path.startswith("/api/pricing"))
+            ):
+                await announce_settings()
+            return response
+
     include_account_routes(app, accounts)
     ports = PortAllocator(settings.proxy_host, settings.first_proxy_port, {settings.port})
     app.include_router(proxies_router(auth, services.manager, services.cache, ports))
@@ -161,7 +220,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(
         providers_router(services.manager.providers), dependencies=[Depends(auth.current_user)]
     )
-    app.include_router(health_router(services.database, services.manager, services.log_writer))
+    app.include_router(
+        health_router(
+            services.database,
+            services.manager,
+            services.log_writer,
+            settings.resolved_node_name,
+            (lambda: node.problem) if node is not None else None,
+        )
+    )
     app.include_router(pricing_router(auth, services.database, services.pricing))
     app.include_router(logs_router(auth, services.database, services.log_writer, services.live))
     app.include_router(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,27 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.workers > 1:
+        return _serve_workers(args, settings)
+
     import uvicorn
 
     from rubberduck.app import create_app
     from rubberduck.control_server import ControlPlaneServer
 
-    settings = _settings(args)
+    shared = None
+    if settings.reuse_port:  # one of `serve --workers N`'s processes: the port is bound by all of them
+        from rubberduck.proxy.server import bind_socket, describe_bind_error
+
+        try:
+            # Not listening yet: uvicorn listens once the app has started, so until then the kernel
+            # hands new connections to the workers that are ready.
+            shared = bind_socket(settings.host, settings.port, reuse_port=True, listen=False)
+        except OSError as exc:
+            where = describe_bind_error(exc, settings.host, settings.port)
+            print(f"error: control plane: {where}", file=sys.stderr)
+            return 1
     configure_logging(logging.INFO)  # every line redacted; httpx's per-request URLs kept out
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("rubberduck").warning(
@@ -55,8 +71,53 @@ def _serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=trusted or None,
     )
     # Server.run picks uvloop and httptools when installed; the proxies share this loop.
-    ControlPlaneServer(config, app.state.services.live.close, settings.graceful_stop_seconds).run()
+    server = ControlPlaneServer(
+        config, app.state.services.live.close, settings.graceful_stop_seconds, args.ready_fd
+    )
+    if shared is None:
+        server.run()
+        return 0
+    try:
+        server.run(sockets=[shared])
+    except KeyboardInterrupt:  # the parent passed on a Ctrl+C: stopped as asked, no traceback per worker
+        return 130
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """The parent of N `serve` processes on the same ports (see control_server.WorkerSupervisor)."""
+    refusal = workers_refusal(settings)
+    if refusal:
+        print(f"error: serve --workers {args.workers} {refusal}", file=sys.stderr)
+        return 2
+    from rubberduck.control_server import WorkerSupervisor
+
+    configure_logging(logging.INFO)
+    flags: list[str] = []
+    for name in ("host", "port", "data_dir", "database_url"):
+        value = getattr(args, name)
+        if value is not None:
+            flags += ["--" + name.replace("_", "-"), str(value)]
+    command = [sys.executable, "-m", "rubberduck", "serve", *flags]
+    env = {**os.environ, "RUBBERDUCK_REUSE_PORT": "1"}
+    return WorkerSupervisor(command, env, args.workers).run()
+
+
+def workers_refusal(settings: Settings) -> str | None:
+    """Why this configuration cannot run several workers (they act as nodes of one deployment), if so."""
+    if settings.resolved_database_url.split(":", 1)[0].split("+", 1)[0] == "sqlite":
+        return (
+            "needs Postgres: SQLite is one process's database "
+            "(set RUBBERDUCK_DATABASE_URL to postgresql+asyncpg://...)"
+        )
+    if not settings.redis_url:
+        return (
+            "needs Redis: the workers share cache entries, rate limits and config through it "
+            "(set RUBBERDUCK_REDIS_URL)"
+        )
+    if settings.port == 0:
+        return "needs a fixed --port: every worker listens on the same one"
+    return None
 
 
 def _user_create(args: argparse.Namespace) -> int:
@@ -91,6 +152,13 @@ def _user_create(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rubberduck", description="Local LLM caching reverse proxy")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the control plane and all proxies")
     serve.add_argument("--host", default=None, help="default 127.0.0.1 (RUBBERDUCK_HOST)")
     serve.add_argument("--port", type=int, default=None, help="default 9000 (RUBBERDUCK_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes sharing the ports (SO_REUSEPORT); above 1 needs Postgres and Redis",
+    )
+    # Internal: where a worker of `serve --workers` tells its parent it serves (a pipe's write end).
+    serve.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     common(serve)
     serve.set_defaults(handler=_serve)
 

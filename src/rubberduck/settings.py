@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,6 +22,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     # Empty means "SQLite file in data_dir"; any SQLAlchemy async URL works (postgresql+asyncpg://...).
     database_url: str = ""
+    # Set: this server is a node of a team deployment; what nodes share in real time lives there
+    # (cache entries and their invalidation, rate-limit windows, counters, config pushes, the live log).
+    redis_url: str = Field(default="", repr=False)
+    # The most a Redis operation may add to a proxied request before the node carries on without it.
+    redis_timeout_seconds: float = Field(default=0.05, gt=0)
+    # How this node names itself in /healthz and log rows; empty: host:pid.
+    node_name: str = ""
+    # Set by `serve --workers N` in its children: the control and proxy ports bind with SO_REUSEPORT.
+    reuse_port: bool = False
     # Empty means "generate once and keep in data_dir/secret.key" (never a built-in default).
     secret: str = Field(default="", repr=False)
     jwt_lifetime_seconds: int = 3600 * 24
@@ -110,6 +120,10 @@ class Settings(BaseSettings):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def resolved_node_name(self) -> str:
+        return self.node_name or f"{socket.gethostname()}:{os.getpid()}"
 
     @property
     def resolved_database_url(self) -> str:

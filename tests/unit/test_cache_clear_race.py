@@ -51,6 +51,9 @@ class HeldStore:
     async def count(self, proxy_id: int) -> int:
         return sum(1 for key in self.entries if key[0] == proxy_id)
 
+    async def delete(self, proxy_id: int, key: str, occurrence: int | None = None) -> int:
+        return 1 if self.entries.pop((proxy_id, key), None) is not None else 0
+
 
 def layered() -> tuple[LayeredCache, HeldStore]:
     store = HeldStore()
@@ -144,3 +147,68 @@ async def test_a_count_waits_for_a_write_dropped_by_a_clear_without_hanging() ->
     counting = asyncio.create_task(cache.count(1))
     await cache.persist(1, ENTRY, generation, remembered=True)  # dropped: older than the clear
     assert await counting == 0
+
+
+async def test_a_lookup_during_a_clear_does_not_bring_the_old_entry_back_into_memory() -> None:
+    cache, store = layered()
+    store.entries[(1, KEY)] = ENTRY
+    older = cache.generation(1)
+    store.hold = True
+    writing = asyncio.create_task(cache.persist(1, OLD_ENTRY, older))  # keeps the clear waiting
+    await store.entered.wait()
+    clearing = asyncio.create_task(cache.clear(1))
+    await asyncio.sleep(0)
+    store.hold = False
+    assert await cache.get(1, KEY) is ENTRY  # still in the store: the clear has not deleted it yet ...
+    assert cache.peek(1, KEY) is None  # ... but it is not remembered, so it cannot outlive the clear
+    store.go_on.set()
+    await asyncio.gather(writing, clearing)
+    assert store.entries == {} and await cache.get(1, KEY) is None
+
+
+class Peers:
+    """Another node, as the bus would drive it: its LayeredCache's fence_here, run for each message."""
+
+    def __init__(self, other: LayeredCache) -> None:
+        self.other = other
+        self.seen: list[tuple[str, dict[str, object]]] = []
+
+    async def __call__(self, kind: str, payload: dict[str, object]) -> bool:
+        self.seen.append((kind, payload))
+        await self.other.fence_here(kind, payload)
+        return True
+
+
+async def test_a_clear_empties_the_other_nodes_memory_before_the_store_and_says_when_done() -> None:
+    cache, store = layered()
+    other = LayeredCache(MemoryLRU(1 << 20), store)
+    other.remember(1, ENTRY, other.generation(1))
+    await other.persist(1, ENTRY, other.generation(1), remembered=True)
+    peers = cache.peers = Peers(other)
+    before = other.generation(1)
+    assert await cache.clear(1) == 1
+    assert [kind for kind, _ in peers.seen] == ["clear", "cleared"]
+    assert other.peek(1, KEY) is None and other.generation(1) == before + 1  # its older writes are void
+    assert await other.get(1, KEY) is None
+
+
+async def test_the_other_node_does_not_remember_reads_while_a_clear_is_under_way_there() -> None:
+    _, store = layered()
+    other = LayeredCache(MemoryLRU(1 << 20), store)
+    store.entries[(1, KEY)] = ENTRY
+    await other.fence_here("clear", {"proxy_id": 1, "namespace": None})
+    assert await other.get(1, KEY) is ENTRY and other.peek(1, KEY) is None  # not kept in memory
+    await other.fence_here("cleared", {"proxy_id": 1})
+    assert await other.get(1, KEY) is ENTRY and other.peek(1, KEY) is ENTRY
+
+
+async def test_a_delete_or_an_import_drops_the_other_nodes_copy() -> None:
+    cache, store = layered()
+    other = LayeredCache(MemoryLRU(1 << 20), store)
+    other.remember(1, ENTRY, other.generation(1))
+    cache.peers = Peers(other)
+    await cache.put(1, ENTRY)
+    assert other.peek(1, KEY) is None
+    other.remember(1, ENTRY, other.generation(1))
+    await cache.delete(1, KEY, 1)
+    assert other.peek(1, KEY) is None and store.entries == {}

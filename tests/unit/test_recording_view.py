@@ -155,7 +155,9 @@ def test_cursor_round_trip() -> None:
         base64.urlsafe_b64encode(json.dumps(["2026-01-01T00:00:00+00:00", "k", True]).encode()).decode(),
         base64.urlsafe_b64encode(json.dumps(["2026-01-01T00:00:00+00:00", 5, 1]).encode()).decode(),
         base64.urlsafe_b64encode(json.dumps(["yesterday", "k", 1]).encode()).decode(),
-        base64.urlsafe_b64encode(gzip.compress(b"x", mtime=0)).decode(),  # mtime 0: the same id in every process
+        base64.urlsafe_b64encode(
+            gzip.compress(b"x", mtime=0)
+        ).decode(),  # mtime 0: the same id in every process
     ],
 )
 def test_a_malformed_cursor_is_a_422(cursor: str) -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from fastapi import APIRouter
 from sqlalchemy import text
 
@@ -9,20 +12,39 @@ from rubberduck.db.database import Database
 from rubberduck.proxy.manager import ProxyManager
 from rubberduck.telemetry.logsink import BatchLogWriter
 
+DATABASE_CHECK_SECONDS = 2.0  # the health check answers even when the database does not
 
-def health_router(database: Database, manager: ProxyManager, writer: BatchLogWriter) -> APIRouter:
+
+def health_router(
+    database: Database,
+    manager: ProxyManager,
+    writer: BatchLogWriter,
+    node: str,
+    cluster_problem: Callable[[], str | None] | None = None,
+) -> APIRouter:
+    """`cluster_problem`: why the node's shared engines (Redis) are not answering, None when they are."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", response_model=Health)
     async def healthz() -> Health:
         try:
-            async with database.engine.connect() as connection:
+            async with asyncio.timeout(DATABASE_CHECK_SECONDS), database.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
             db_state = "ok"
         except Exception as exc:  # report, don't fail: the health check must answer
             db_state = f"error: {type(exc).__name__}"
+        reasons = [] if db_state == "ok" else [f"database: {db_state}"]
+        redis_state = None
+        if cluster_problem is not None:
+            problem = cluster_problem()
+            redis_state = problem or "ok"
+            if problem:
+                reasons.append(problem)
         return Health(
-            status="ok" if db_state == "ok" else "degraded",
+            status="degraded" if reasons else "ok",
+            reasons=reasons,
+            node=node,
+            redis=redis_state,
             version=__version__,
             database=db_state,
             running_proxies=manager.running_count,

@@ -230,7 +230,7 @@ def recordings_router(auth: Auth, cache: LayeredCache, occurrences: OccurrenceCo
     ) -> Rewound:
         """Occurrence counters start again (`repeats: sequence`): one namespace, or all of the proxy's."""
         proxy = await owned_proxy(proxy_id, user, session)
-        occurrences.rewind(proxy.id, namespace)
+        await occurrences.rewind(proxy.id, namespace)
         return Rewound(rewound=True)
 
     both = APIRouter()

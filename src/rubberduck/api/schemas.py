@@ -125,7 +125,10 @@ class CacheCleared(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str  # ok | degraded (the proxies still answer; `reasons` says what is missing)
+    reasons: list[str] = []
+    node: str  # this server's name (host:pid unless RUBBERDUCK_NODE_NAME is set)
+    redis: str | None = None  # ok, or why not; None when this server is not a node of a team deployment
     version: str
     database: str
     running_proxies: int

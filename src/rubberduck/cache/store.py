@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from rubberduck.cache.entry import CachedResponse
 from rubberduck.cache.memory import MemoryLRU
@@ -16,6 +18,12 @@ from rubberduck.cache.protocol import CacheStore, EntryFilter, EntryId, EntryInf
 __all__ = ["CacheStore", "EntryFilter", "EntryInfo", "LayeredCache"]
 
 logger = logging.getLogger("rubberduck.cache")
+
+# After the store fails a read, the data plane stops asking it for this long: with the database down a
+# request must not wait out a connection timeout each time.
+STORE_RETRY_SECONDS = 1.0
+# Tells the other nodes to drop what they hold of a proxy's entries, and waits until they have.
+PeerFence = Callable[[str, dict[str, Any]], Awaitable[bool]]
 
 
 class _Writes:
@@ -45,6 +53,9 @@ class LayeredCache:
 
     Hits are counted in memory (`touch`, no await) and written in batches by `flush_hits`, off the
     request path.
+
+    With several nodes (`peers` set), a clear, delete or import first has every other node drop its
+    memory copies (and let its writes under way land) through `fence_here`, then changes the store.
     """
 
     def __init__(self, memory: MemoryLRU, store: CacheStore) -> None:
@@ -55,6 +66,9 @@ class LayeredCache:
         self._hits: dict[EntryId, tuple[int, float]] = {}
         self._hits_lock = asyncio.Lock()  # one write of hit counts at a time
         self._hit_writer: asyncio.Task[None] | None = None
+        self.peers: PeerFence | None = None
+        self._peer_clears: dict[int, float] = {}  # proxy id -> until when another node is clearing it
+        self._store_down_until = 0.0
 
     def generation(self, proxy_id: int) -> int:
         return self._generations.get(proxy_id, 0)
@@ -68,8 +82,16 @@ class LayeredCache:
         if entry is not None:
             return entry
         generation = self.generation(proxy_id)
-        entry = await self.store.get(proxy_id, key, occurrence)
-        if entry is not None and self.generation(proxy_id) == generation:  # not read back past a clear
+        if time.monotonic() < self._store_down_until:
+            return None
+        try:
+            entry = await self.store.get(proxy_id, key, occurrence)
+        except Exception as exc:  # the store is down: answer from memory or upstream until it is back
+            self._store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+            logger.warning("cache store unavailable, serving without it: %s", type(exc).__name__)
+            return None
+        # Not read back past a clear, nor during one: the store may still hold what is being deleted.
+        if entry is not None and self.generation(proxy_id) == generation and not self._clearing(proxy_id):
             self.memory.put((proxy_id, key, occurrence), entry)
         return entry
 
@@ -145,7 +167,8 @@ class LayeredCache:
         writes = self._writes.get(proxy_id)
         if writes is not None and writes.pending:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(writes.settled.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancel
+                    await writes.settled.wait()
 
     async def put(self, proxy_id: int, entry: CachedResponse) -> None:
         """An entry written from outside a request (an import): stored, and seen by the next lookup at once.
@@ -155,6 +178,7 @@ class LayeredCache:
         """
         await self.persist(proxy_id, entry, self.generation(proxy_id))
         self.memory.discard_key(proxy_id, entry.key, entry.occurrence)
+        await self._fence_peers("discard", proxy_id, key=entry.key, occurrence=entry.occurrence)
 
     async def clear(self, proxy_id: int, namespace: str | None = None) -> int:
         """Every entry of the proxy, or of one of its namespaces.
@@ -169,7 +193,10 @@ class LayeredCache:
         writes.clearing = done
         try:
             await writes.idle.wait()  # the older writes under way land first, then go with the rest
-            return await self.store.clear(proxy_id, namespace)
+            await self._fence_peers("clear", proxy_id, namespace=namespace)
+            deleted = await self.store.clear(proxy_id, namespace)
+            await self._fence_peers("cleared", proxy_id, namespace=namespace)
+            return deleted
         finally:
             if writes.clearing is done:
                 writes.clearing = None
@@ -177,7 +204,38 @@ class LayeredCache:
 
     async def delete(self, proxy_id: int, key: str, occurrence: int | None = None) -> int:
         self.memory.discard_key(proxy_id, key, occurrence)
+        await self._fence_peers("discard", proxy_id, key=key, occurrence=occurrence)
         return await self.store.delete(proxy_id, key, occurrence)
+
+    def _clearing(self, proxy_id: int) -> bool:
+        writes = self._writes.get(proxy_id)
+        if writes is not None and writes.clearing is not None:
+            return True
+        until = self._peer_clears.get(proxy_id)
+        return until is not None and time.monotonic() < until
+
+    async def _fence_peers(self, kind: str, proxy_id: int, **payload: Any) -> None:
+        if self.peers is not None:
+            if not await self.peers(kind, {"proxy_id": proxy_id, **payload}):
+                logger.warning("not every node confirmed the cache %s of proxy %s in time", kind, proxy_id)
+
+    async def fence_here(self, kind: str, payload: dict[str, Any]) -> None:
+        """Another node clears or changes entries: drop our copies, and for a clear, move the generation
+        on and let our writes under way land first (the other node deletes them from the store next)."""
+        proxy_id = int(payload["proxy_id"])
+        if kind == "clear":
+            self._peer_clears[proxy_id] = time.monotonic() + 10.0  # until "cleared" (or it gave up)
+            self._generations[proxy_id] = self.generation(proxy_id) + 1
+            self.memory.clear_proxy(proxy_id, payload.get("namespace"))
+            writes = self._writes.get(proxy_id)
+            if writes is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5.0):
+                        await writes.idle.wait()
+        elif kind == "cleared":
+            self._peer_clears.pop(proxy_id, None)
+        elif kind == "discard":
+            self.memory.discard_key(proxy_id, str(payload["key"]), payload.get("occurrence"))
 
     async def count(self, proxy_id: int) -> int:
         await self.settle(proxy_id)
@@ -196,9 +254,17 @@ class LayeredCache:
         return await self.store.get(proxy_id, key, occurrence)
 
     async def recorded_occurrences(self, proxy_id: int, key: str) -> int:
-        return await self.store.recorded_occurrences(proxy_id, key)
+        """For a replay miss's message: 0 when the store cannot say (it is down)."""
+        try:
+            return await self.store.recorded_occurrences(proxy_id, key)
+        except Exception:
+            return 0
 
     async def candidates(
         self, proxy_id: int, namespace: str, operation: str | None, limit: int = 200
     ) -> list[CachedResponse]:
-        return await self.store.candidates(proxy_id, namespace, operation, limit)
+        """For a replay miss's message: none when the store cannot say (it is down)."""
+        try:
+            return await self.store.candidates(proxy_id, namespace, operation, limit)
+        except Exception:
+            return []

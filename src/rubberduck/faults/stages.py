@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from functools import partial
+from typing import Any
 
 from rubberduck.faults.config import IPLists
 from rubberduck.faults.ipmatch import NO_FILTER, IPFilter
@@ -16,7 +18,12 @@ FAULT_HEADER = "x-rubberduck-fault"
 DEFAULT_RETRY_AFTER_S = 1.0
 
 
-def simulated_error(
+async def _maybe_await(value: Any) -> Any:
+    """The in-process limiter answers at once; the shared one (Redis) is awaited."""
+    return await value if inspect.isawaitable(value) else value
+
+
+async def simulated_error(
     exchange: Exchange,
     runtime: ProxyRuntime,
     status: int,
@@ -33,7 +40,7 @@ def simulated_error(
     if status == 429:
         limiter = runtime.faults.limiter
         if quota is None and limiter is not None:
-            quota = limiter.peek()
+            quota = await _maybe_await(limiter.peek())
         retry = retry_after if retry_after is not None else DEFAULT_RETRY_AFTER_S
         headers = headers + runtime.adapter.rate_limit_headers(refusal_quota(quota, retry))
     exchange.response = ProxyResponse(reply.status, headers, body=reply.body)
@@ -65,7 +72,9 @@ class IpFilterStage:
         if self.global_filter.current.permits(ip) and runtime.faults.ip_filter.permits(ip):
             return
         exchange.fault = "ip_blocked"
-        simulated_error(exchange, runtime, 403, f"Rubberduck: requests from {ip} are not allowed.", None)
+        await simulated_error(
+            exchange, runtime, 403, f"Rubberduck: requests from {ip} are not allowed.", None
+        )
 
 
 class RateLimitStage:
@@ -79,13 +88,13 @@ class RateLimitStage:
         if limiter is None:
             return
         estimate = estimate_tokens(exchange.request.json, len(exchange.request.body))
-        quota, charge = limiter.acquire(estimate)
+        quota, charge = await _maybe_await(limiter.acquire(estimate))
         if not quota.allowed:
             exchange.fault = "rate_limit"
             message = (
                 f"Rubberduck: rate limit reached ({quota.reason}). Retry after {quota.retry_after_s:.1f}s."
             )
-            simulated_error(exchange, runtime, 429, message, max(quota.retry_after_s, 0.001), quota)
+            await simulated_error(exchange, runtime, 429, message, max(quota.retry_after_s, 0.001), quota)
             return
         exchange.extra_headers.extend(runtime.adapter.rate_limit_headers(quota))
         if charge is not None:  # the log writer reads the real usage and corrects the estimate with it
@@ -103,7 +112,7 @@ class FaultStage:
         config = state.config
         if not state.active:
             return
-        roll = state.roll()
+        roll = await state.next_roll()
         forced = (
             exchange.request.headers.get(FAULT_HEADER, "").strip().lower()
             if config.allow_header_faults
@@ -126,7 +135,9 @@ class FaultStage:
             if status in (429, 503, 529) and retry_after is None:
                 retry_after = DEFAULT_RETRY_AFTER_S
             exchange.fault = f"error_{status}"
-            simulated_error(exchange, runtime, status, f"Rubberduck simulated a {status} error.", retry_after)
+            await simulated_error(
+                exchange, runtime, status, f"Rubberduck simulated a {status} error.", retry_after
+            )
             return
         stream = config.stream
         truncate = forced == "truncate" or (not forced and roll.truncate < stream.truncate_rate)

@@ -163,7 +163,7 @@ class HeadlessProxy:
 
     def rewind(self, namespace: str | None = None) -> None:
         """`repeats: sequence`: the next request of each key (of one namespace, or all) is occurrence 1 again."""
-        self.occurrences.rewind(PROXY_ID, namespace)
+        self.occurrences.rewind_now(PROXY_ID, namespace)
 
     def summary(self) -> Summary:
         """Hits, misses, recordings written and recordings not used so far (final after `stop`)."""

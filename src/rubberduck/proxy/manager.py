@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
@@ -13,7 +14,7 @@ from rubberduck.cache.occurrence import LocalOccurrences, OccurrenceCounter
 from rubberduck.db.database import Database
 from rubberduck.db.models import Proxy
 from rubberduck.faults.config import FailureConfig
-from rubberduck.faults.state import FaultState
+from rubberduck.faults.state import FaultState, Limiter, SharedCounter
 from rubberduck.providers.base import ProviderAdapter
 from rubberduck.proxy.asgi import ProxyApp
 from rubberduck.proxy.runtime import ProxyRuntime
@@ -25,6 +26,16 @@ from rubberduck.telemetry.logsink import LogSink
 logger = logging.getLogger("rubberduck.manager")
 
 
+@dataclass(frozen=True)
+class SharedState:
+    """What the nodes of a team deployment share (cluster mode); without it all of it is in-process."""
+
+    limiter_for: Callable[[int, int | None, int | None], Limiter]  # (proxy id, rpm, tpm)
+    dice_for: Callable[[int], SharedCounter]  # a seeded proxy's request counter, shared by the nodes
+    reset_dice: Callable[[int], Awaitable[None]]
+    announce: Callable[[int], Awaitable[None]]  # tell the other nodes the proxy's config changed
+
+
 class ProxyManager:
     def __init__(
         self,
@@ -34,6 +45,7 @@ class ProxyManager:
         stages: Callable[[], list[Stage]],
         log_sink: LogSink,
         occurrences: OccurrenceCounter | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self.settings = settings
         # `repeats: sequence` counts restart whenever a proxy starts.
@@ -42,6 +54,7 @@ class ProxyManager:
         self.providers = providers
         self.build_stages = stages
         self.log_sink = log_sink
+        self.shared = shared
         self.servers: dict[int, ProxyServer] = {}
         # Live fault state per proxy: survives config pushes that do not touch the failure config.
         self.fault_states: dict[int, FaultState] = {}
@@ -50,7 +63,16 @@ class ProxyManager:
         config = FailureConfig.model_validate(proxy.failure or {})
         state = self.fault_states.get(proxy.id)
         if state is None or state.config != config:
-            state = self.fault_states[proxy.id] = FaultState(config)
+            shared, proxy_id = self.shared, proxy.id
+            if shared is None:
+                state = FaultState(config)
+            else:
+                state = FaultState(
+                    config,
+                    lambda rpm, tpm: shared.limiter_for(proxy_id, rpm, tpm),
+                    shared.dice_for(proxy_id),
+                )
+            self.fault_states[proxy.id] = state
         return state
 
     def runtime_for(self, proxy: Proxy) -> ProxyRuntime:
@@ -82,48 +104,78 @@ class ProxyManager:
         server = self.servers.get(proxy_id)
         return server.app.in_flight if server is not None else 0
 
-    async def start(self, proxy: Proxy) -> None:
-        """Start the proxy; a failure (port taken, ...) is recorded on the proxy, never raised."""
+    def port_of(self, proxy_id: int) -> int | None:
+        server = self.servers.get(proxy_id)
+        return server.port if server is not None else None
+
+    async def start(self, proxy: Proxy, origin: bool = True) -> None:
+        """Start the proxy; a failure (port taken, ...) is recorded on the proxy, never raised.
+
+        `origin`: asked here (the API), so the proxy's status and desired state are written, its
+        occurrence counters start over and the other nodes are told. A node following another's
+        change (cluster/sync.py) or restoring at start-up passes False.
+        """
         if self.is_running(proxy.id):
             return
-        await self._set_status(proxy, "starting", None, desired=True)
-        self.occurrences.rewind(proxy.id)
+        if origin:
+            await self._set_status(proxy, "starting", None, desired=True)
+            await self.occurrences.rewind(proxy.id)
         app = ProxyApp(self.runtime_for(proxy), self.build_stages(), self.log_sink)
         settings = self.settings
         limits = limits_from(settings)
-        server = ProxyServer(app, settings.proxy_host, proxy.port, settings.graceful_stop_seconds, limits)
+        server = ProxyServer(
+            app, settings.proxy_host, proxy.port, settings.graceful_stop_seconds, limits, settings.reuse_port
+        )
         try:
             await server.start()
         except OSError as exc:
             message = describe_bind_error(exc, self.settings.proxy_host, proxy.port)
             logger.warning("proxy %s could not start: %s", proxy.id, message)
-            await self._set_status(proxy, "error", message)
+            if origin or self.shared is None:  # one node's trouble must not mark a proxy others serve
+                await self._set_status(proxy, "error", message)
+            await self._announce(proxy.id, origin)
             return
         self.servers[proxy.id] = server
         await self._set_status(proxy, "running", None)
+        await self._announce(proxy.id, origin)
 
-    async def stop(self, proxy: Proxy, force: bool = False, desired: bool = False) -> None:
-        self.fault_states.pop(proxy.id, None)
-        server = self.servers.pop(proxy.id, None)
+    async def stop(
+        self, proxy: Proxy, force: bool = False, desired: bool = False, origin: bool = True
+    ) -> None:
+        await self.stop_here(proxy.id, force)
+        if origin:
+            await self._set_status(proxy, "stopped", None, desired=desired)
+            await self._announce(proxy.id, origin)
+
+    async def stop_here(self, proxy_id: int, force: bool = False) -> None:
+        """Stop this node's instance only: the database and the other nodes are left as they are."""
+        self.fault_states.pop(proxy_id, None)
+        server = self.servers.pop(proxy_id, None)
         if server is not None:
             await server.stop(force=force)
-        await self._set_status(proxy, "stopped", None, desired=desired)
 
-    async def reconfigure(self, proxy: Proxy, port_changed: bool = False, reseed: bool = False) -> None:
+    async def reconfigure(
+        self, proxy: Proxy, port_changed: bool = False, reseed: bool = False, origin: bool = True
+    ) -> None:
         """Push new settings to a running proxy; only a port change needs a restart.
 
         `reseed` starts the fault dice over even when the failure config is unchanged (a PUT of it).
         """
         if reseed:
             self.fault_states.pop(proxy.id, None)
+            if self.shared is not None and origin:
+                await self.shared.reset_dice(proxy.id)
         server = self.servers.get(proxy.id)
-        if server is None:
-            return
-        if port_changed:
-            await self.stop(proxy, desired=True)
-            await self.start(proxy)
-        else:
+        if server is not None and port_changed:
+            await self.stop(proxy, desired=True, origin=origin)
+            await self.start(proxy, origin=origin)
+        elif server is not None:
             server.app.runtime = self.runtime_for(proxy)
+        await self._announce(proxy.id, origin)
+
+    async def _announce(self, proxy_id: int, origin: bool) -> None:
+        if origin and self.shared is not None:
+            await self.shared.announce(proxy_id)
 
     async def restore(self) -> None:
         """Start every proxy that was meant to be running when the server last stopped."""
@@ -133,7 +185,7 @@ class ProxyManager:
             if proxy.provider not in self.providers:
                 await self._set_status(proxy, "error", f"unknown provider {proxy.provider!r}")
                 continue
-            await self.start(proxy)
+            await self.start(proxy, origin=False)
 
     async def shutdown(self) -> None:
         """Stop every instance but keep `desired_running`, so a restart brings them back.
@@ -149,6 +201,8 @@ class ProxyManager:
         for server, result in zip(servers, results, strict=True):
             if isinstance(result, BaseException):
                 logger.error("proxy on port %s did not stop cleanly: %r", server.port, result)
+        if self.shared is not None:  # the other nodes still serve these proxies: their status stands
+            return
         async with self.database.session() as session:
             await session.execute(
                 update(Proxy).where(Proxy.status.in_(("running", "starting"))).values(status="stopped")

@@ -40,14 +40,23 @@ def describe_bind_error(exc: OSError, host: str, port: int) -> str:
     return f"cannot listen on {host}:{port}: {reason}"
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind now so a port conflict is reported to the caller as an OSError, not logged and lost."""
+def bind_socket(host: str, port: int, *, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+    """Bind now so a port conflict is reported to the caller as an OSError, not logged and lost.
+
+    `reuse_port`: one of the `serve --workers` processes, which all listen on the same port (the kernel
+    spreads new connections among them). Only sockets that set it may share, so a port held by
+    anything else is still reported in use. `listen=False` leaves the listen to whoever serves on the
+    socket: a bound socket that does not listen yet is given no connections.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        sock.listen(2048)
+        if listen:
+            sock.listen(2048)
     except OSError:
         sock.close()
         raise
@@ -63,17 +72,19 @@ class ProxyServer:
         port: int,
         graceful_seconds: float,
         limits: ServerLimits | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.reuse_port = reuse_port  # settings.reuse_port: this port is shared with the other workers
         self.graceful_seconds = graceful_seconds
         self.state = ServerState(app, app.error_reply, KEEP_ALIVE_SECONDS, limits)
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        sock = bind_socket(self.host, self.port)
+        sock = bind_socket(self.host, self.port, reuse_port=self.reuse_port)
         self.port = sock.getsockname()[1]  # the one the system picked, when asked for port 0
         loop = asyncio.get_running_loop()
         try:

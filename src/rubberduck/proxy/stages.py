@@ -68,7 +68,7 @@ class CacheStage:
         proxy_id = runtime.proxy_id
         occurrence = 1
         if config.repeats == "sequence":
-            occurrence = exchange.occurrence = self.occurrences.next(proxy_id, exchange.namespace, key)
+            occurrence = exchange.occurrence = await self.occurrences.next(proxy_id, exchange.namespace, key)
         generation = self.cache.generation(proxy_id)  # a clear after this wins over our write
         if lookup:
             entry = self.cache.peek(proxy_id, key, occurrence) or await self.cache.get(

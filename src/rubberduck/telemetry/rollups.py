@@ -150,10 +150,16 @@ class RollupAggregator:
                         (resolution, epoch - epoch % seconds, proxy_id, user_id), Tally()
                     ).merge(tally)
         pending = {**pending, **coarser}
+        # Several nodes merge into the same buckets: each row is locked while it is read and rewritten
+        # (Postgres; SQLite has one writer anyway), in one order so two nodes never wait on each other.
+        # A bucket another node inserted first fails this batch, which is kept and merged next time.
+        ordered = sorted(pending.items(), key=lambda item: (*item[0][:3], str(item[0][3])))
         async with self.database.session() as session:
-            for (resolution, epoch, proxy_id, user_id), tally in pending.items():
+            for (resolution, epoch, proxy_id, user_id), tally in ordered:
                 start = datetime.fromtimestamp(epoch, UTC)
-                row = await session.get(MetricsRollup, (resolution, start, proxy_id, user_id))
+                row = await session.get(
+                    MetricsRollup, (resolution, start, proxy_id, user_id), with_for_update=True
+                )
                 if row is None:
                     row = MetricsRollup(
                         resolution=resolution, bucket_start=start, proxy_id=proxy_id, user_id=user_id
