@@ -14,14 +14,14 @@ UI_SOURCES = $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) \
 	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package-lock.json
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test setup lint typecheck unit bench clean ui web-deps web-test chromium wrk e2e
+.PHONY: run test setup lint typecheck unit unit-postgres bench clean ui web-deps web-test chromium wrk engines e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/pip install --quiet -e '.[dev,postgres,redis]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -49,6 +49,12 @@ chromium:
 wrk:
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 
+# Debian's PostgreSQL and Redis servers for the team-deployment tests: the tests start their own throw-away
+# instances on free ports in temp dirs (tests/engines.py), never the machine's default ones.
+engines:
+	@(ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v redis-server >/dev/null) || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server)
+
 run: setup ui
 	$(BIN)/rubberduck serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
@@ -60,8 +66,17 @@ lint: setup web-deps
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup wrk
-	$(BIN)/python -m pytest -q --ignore=tests/e2e
+# Tests wait on sockets far more than they compute: a few workers per core keep both cores busy.
+PYTEST_WORKERS ?= 3
+
+unit: setup wrk engines
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --ignore=tests/e2e
+	$(MAKE) --no-print-directory unit-postgres
+
+# The integration modules that matter (proxies, cache, logs, accounts, isolation) once more, each server on
+# Postgres and Redis as a node of a team deployment (tests/support.py starts throw-away engines).
+unit-postgres: setup engines
+	RUBBERDUCK_TEST_DATABASE=postgres RUBBERDUCK_TEST_REDIS=1 $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $$(cat tests/postgres_modules.txt)
 
 web-test: ui
 	cd $(WEB) && npm test

@@ -7,10 +7,17 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.aws import aws_env
-from tests.support import Api, RubberduckProcess, create_user_cli
+from tests.support import Api, RubberduckProcess, create_user_cli, stop_test_engines
 
 _emails = itertools.count()
 SUPERUSER_EMAIL = "root@example.com"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _throwaway_engines() -> Iterator[None]:
+    """With RUBBERDUCK_TEST_DATABASE=postgres, servers get databases on a throw-away Postgres: end it last."""
+    yield
+    stop_test_engines()
 
 
 @pytest.fixture(scope="session")

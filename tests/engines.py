@@ -54,12 +54,16 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         self.root.chmod(0o700)
-        self._run(["initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])
+        self._run(
+            ["initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]
+        )
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self._run(["pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start"])
+        self._run(
+            ["pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start"]
+        )
         return self
 
     def _run(self, command: list[str]) -> None:
@@ -95,7 +99,9 @@ class PostgresServer:
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self._run(["pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start"])
+        self._run(
+            ["pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start"]
+        )
 
     def destroy(self) -> None:
         self.stop("immediate")

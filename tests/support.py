@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from tests.engines import PostgresServer, RedisServer
 
 PASSWORD = "correct-horse-battery"
 _proxy_names = itertools.count(1)
@@ -25,6 +33,63 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# ---- Which database a server uses. By default SQLite in its data dir. With RUBBERDUCK_TEST_DATABASE=postgres,
+# a database of its own on one throw-away PostgresServer per test process (each xdist worker has one), and
+# with RUBBERDUCK_TEST_REDIS=1 also a redis-server of its own: Redis pub/sub channels are not scoped by
+# database number, so servers sharing one Redis would hear each other's config pushes.
+_postgres: list[PostgresServer] = []
+_redis: list[RedisServer] = []
+# data dir -> the engines' URLs, so a restart on the same data dir and `user create` find the same ones.
+_engine_env: dict[Path, dict[str, str]] = {}
+
+
+def on_postgres() -> bool:
+    return os.environ.get("RUBBERDUCK_TEST_DATABASE", "sqlite") == "postgres"
+
+
+def shared_postgres() -> PostgresServer:
+    """This test process's PostgresServer, started on first use (stop_test_engines ends it)."""
+    from tests.engines import PostgresServer
+
+    if not _postgres:
+        _postgres.append(PostgresServer().start())
+    return _postgres[0]
+
+
+def engine_env(data_dir: Path, given: dict[str, str] | None = None) -> dict[str, str]:
+    """The RUBBERDUCK_DATABASE_URL / RUBBERDUCK_REDIS_URL of the server on this data dir ({} for SQLite).
+
+    What the test gave explicitly wins and is remembered; a variable set to "" means the product's default.
+    """
+    key = data_dir.resolve()
+    known = _engine_env.setdefault(key, {})
+    for name in ("RUBBERDUCK_DATABASE_URL", "RUBBERDUCK_REDIS_URL"):
+        if given is not None and name in given:
+            known[name] = given[name]
+    if on_postgres() and "RUBBERDUCK_DATABASE_URL" not in known:
+        known["RUBBERDUCK_DATABASE_URL"] = shared_postgres().database()
+    if (
+        on_postgres()
+        and os.environ.get("RUBBERDUCK_TEST_REDIS") == "1"
+        and "RUBBERDUCK_REDIS_URL" not in known
+    ):
+        from tests.engines import RedisServer
+
+        _redis.append(RedisServer().start())
+        known["RUBBERDUCK_REDIS_URL"] = _redis[-1].url
+    return dict(known)
+
+
+def stop_test_engines() -> None:
+    for redis in _redis:
+        redis.destroy()
+    for postgres in _postgres:
+        postgres.destroy()
+    _redis.clear()
+    _postgres.clear()
+    _engine_env.clear()
 
 
 class RubberduckProcess:
@@ -41,12 +106,18 @@ class RubberduckProcess:
         self.port = free_port()
         self.first_proxy_port = first_proxy_port or free_port()
         self.extra_env = {**({} if product_accounts else RELAXED_ACCOUNTS_ENV), **(env or {})}
+        self.extra_env.update(engine_env(data_dir, env))
         self.log_path = data_dir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the server's database (its own Postgres database, or its SQLite file)."""
+        return self.extra_env.get("RUBBERDUCK_DATABASE_URL") or sqlite_url(self.data_dir)
 
     def start(self) -> RubberduckProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,13 +172,55 @@ class RubberduckProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir.resolve() / 'rubberduck.db'}"
+
+
+def database_rows(process: RubberduckProcess, statement: str, **params: Any) -> list[dict[str, Any]]:
+    """Rows of a SQL query (`:name` parameters) on the server's database, whichever it is."""
+
+    async def query() -> list[dict[str, Any]]:
+        engine = create_async_engine(process.database_url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                result = await connection.execute(text(statement), params)
+                return [dict(row) for row in result.mappings()]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(query())
+
+
+def stored_bytes(process: RubberduckProcess) -> bytes:
+    """Everything the server's database holds, as bytes to search: SQLite's files, or a Postgres dump with
+    its binary columns decoded (a dump spells them in hex)."""
+    if not process.database_url.startswith("postgresql"):
+        files = [path for path in process.data_dir.iterdir() if path.name.startswith("rubberduck.db")]
+        return b"".join(path.read_bytes() for path in files)
+    from tests.engines import _postgres_bin
+
+    binaries = _postgres_bin()
+    assert binaries is not None, "pg_dump comes with Debian's postgresql (make engines)"
+    url = make_url(process.database_url)
+    dump = subprocess.run(
+        [str(binaries / "pg_dump"), "--data-only", "-h", str(url.host), "-p", str(url.port),
+         "-U", str(url.username), str(url.database)],
+        check=True, capture_output=True, timeout=60,
+    ).stdout  # fmt: skip
+    binary = b"".join(bytes.fromhex(digits.decode()) for digits in re.findall(rb"\\\\x([0-9a-f]+)", dump))
+    return dump + binary
+
+
 def create_user_cli(data_dir: Path, email: str, superuser: bool = False) -> None:
-    """`rubberduck user create` on a data dir (the documented first-setup path): a verified user."""
+    """`rubberduck user create` on a data dir (the documented first-setup path): a verified user.
+
+    It uses the database of the server on that data dir, as its operator would with the same environment.
+    """
     flags = ["--superuser"] if superuser else []
     subprocess.run(
         [sys.executable, "-m", "rubberduck", "user", "create", "--email", email, "--password", PASSWORD,
          *flags, "--data-dir", str(data_dir)],
-        check=True, capture_output=True, timeout=60,
+        check=True, capture_output=True, timeout=60, env={**os.environ, **engine_env(data_dir)},
     )  # fmt: skip
 
 

@@ -142,9 +142,10 @@ def build_services(settings: Settings) -> Services:
 
 def create_app(settings: Settings) -> FastAPI:
     services = build_services(settings)
-    secret = settings.resolved_secret()
+    # The signing secret may live in the database (shared by every node): accounts.start() resolves it,
+    # after the migrations and before anything is served.
     accounts = build_accounts(
-        settings, secret, services.database, services.global_filter, services.manager, services.cache
+        settings, None, services.database, services.global_filter, services.manager, services.cache
     )
     auth = accounts.auth
     retention = RetentionTask(services.database, lambda: accounts.policy.accounts.log_retention_days)

@@ -126,6 +126,7 @@ def _user_create(args: argparse.Namespace) -> int:
     from rubberduck.auth.users import create_user
     from rubberduck.db.database import Database
     from rubberduck.db.migrate import upgrade_to_head
+    from rubberduck.db.secret_store import resolve_secret
 
     settings = _settings(args)
     settings.prepare_data_dir()
@@ -134,9 +135,8 @@ def _user_create(args: argparse.Namespace) -> int:
         database = Database(settings.resolved_database_url)
         try:
             await upgrade_to_head(database)
-            user = await create_user(
-                database, settings.resolved_secret(), args.email, args.password, args.superuser
-            )
+            secret = await resolve_secret(settings, database)  # the database's, on Postgres
+            user = await create_user(database, secret, args.email, args.password, args.superuser)
         except UserAlreadyExists:
             print(f"error: a user with e-mail {args.email} already exists", file=sys.stderr)
             return 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import sqlite3
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from tests.fakes.cassette import recordings
 from tests.fakes.upstream import FakeUpstream
-from tests.support import PASSWORD, Api, RubberduckProcess, proxy_url
+from tests.support import PASSWORD, Api, RubberduckProcess, database_rows, proxy_url
 
 
 def login(url: str, email: str, password: str = PASSWORD) -> httpx.Response:
@@ -29,8 +28,10 @@ def test_passwords_are_argon2_hashed_and_at_least_8_characters(server: Rubberduc
         server.url + "/api/auth/register", json={"email": "p8@example.com", "password": "12345678"}
     )
     assert eight.status_code == 201
-    with sqlite3.connect(server.data_dir / "rubberduck.db") as db:
-        (hashed,) = db.execute("select hashed_password from users where email = 'p8@example.com'").fetchone()
+    (user,) = database_rows(
+        server, "select hashed_password from users where email = :email", email="p8@example.com"
+    )
+    hashed = user["hashed_password"]
     assert hashed.startswith("$argon2id$") and "12345678" not in hashed
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.fakes.cassette import recordings
 from tests.fakes.upstream import FakeUpstream
-from tests.support import Api, RubberduckProcess, proxy_url
+from tests.support import Api, RubberduckProcess, on_postgres, proxy_url
 
 CHAT = "/v1/chat/completions"
 # Routes anyone may call: the ways in. Everything else under /api answers 401 without a token.
@@ -264,7 +264,8 @@ def test_a_reused_proxy_id_inherits_nothing(server: RubberduckProcess, fake: Fak
     assert world.victim.http.delete(f"/api/proxies/{world.proxy['id']}").status_code == 204
     attacker = Api.new_user(server.url, f"heir-{uuid.uuid4().hex[:8]}@example.com")
     heir = attacker.running_proxy("openai", fake.url)
-    assert heir["id"] == world.proxy["id"]  # SQLite hands the deleted (highest) id out again
+    # SQLite hands the deleted (highest) id out again; a Postgres sequence never does (nothing to inherit).
+    assert (heir["id"] == world.proxy["id"]) != on_postgres()
     assert send_chat(heir, world.markers[1]).headers["x-rubberduck-cache"] == "miss"
     wait_for_logs(attacker, 1)
     logs = attacker.http.get("/api/logs", params={"proxy_id": heir["id"]}).json()["items"]

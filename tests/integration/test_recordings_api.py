@@ -102,7 +102,7 @@ def seed(
     """Entries written into the server's database through the cache store (and hits, as the hit writer would)."""
 
     async def write() -> None:
-        database = Database(f"sqlite+aiosqlite:///{server.data_dir / 'rubberduck.db'}")
+        database = Database(server.database_url)
         store = SqlCacheStore(database)
         try:
             for row in rows:

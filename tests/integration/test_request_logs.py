@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from tests.fakes.cassette import recordings
 from tests.fakes.upstream import FakeUpstream
-from tests.support import Api, RubberduckProcess, proxy_url
+from tests.support import Api, RubberduckProcess, database_rows, proxy_url, stored_bytes
 
 SENTINEL_KEY = "sk-SENTINEL-KEY-7f3a9c"
 SENTINEL_PROMPT = "SENTINEL-PROMPT-b41e22"
@@ -31,14 +30,9 @@ def fake() -> Iterator[FakeUpstream]:
 def log_rows(server: RubberduckProcess, proxy_id: int, expected: int) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 5
     while True:
-        with sqlite3.connect(server.data_dir / "rubberduck.db") as db:
-            db.row_factory = sqlite3.Row
-            rows = [
-                dict(r)
-                for r in db.execute(
-                    "select * from request_logs where proxy_id = ? order by created_at", (proxy_id,)
-                )
-            ]
+        rows = database_rows(
+            server, "select * from request_logs where proxy_id = :proxy order by created_at", proxy=proxy_id
+        )
         if len(rows) >= expected or time.monotonic() > deadline:
             return rows
         time.sleep(0.1)
@@ -63,15 +57,14 @@ def test_each_request_is_logged_with_metadata_only(
     assert first["latency_ms"] > 0 and first["upstream_ms"] is not None and second["upstream_ms"] is None
     assert first["user_id"] and first["created_at"]
 
-    database = b"".join(
-        path.read_bytes() for path in server.data_dir.iterdir() if path.name.startswith("rubberduck.db")
-    )
-    assert SENTINEL_KEY.encode() not in database  # a credential is stored nowhere
+    assert SENTINEL_KEY.encode() not in stored_bytes(server)  # a credential is stored nowhere
     # The prompt is in the recording (its canonical request explains replay misses), never in a log row.
     assert SENTINEL_PROMPT not in repr(log_rows(server, proxy["id"], 2))
-    with sqlite3.connect(server.data_dir / "rubberduck.db") as db:
-        (recorded,) = db.execute(
-            "select request from cache_entries where proxy_id = ?", (proxy["id"],)
-        ).fetchone()
+    (row,) = database_rows(
+        server,
+        "select cast(request as text) as request from cache_entries where proxy_id = :proxy",
+        proxy=proxy["id"],
+    )
+    recorded = row["request"]
     assert SENTINEL_PROMPT in recorded and SENTINEL_KEY not in recorded
     assert SENTINEL_KEY not in server.output() and SENTINEL_PROMPT not in server.output()

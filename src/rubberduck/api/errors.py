@@ -1,4 +1,8 @@
-"""FastAPI's 422 answer, made safe for any input: Python's JSON parser accepts NaN and Infinity."""
+"""Error answers common to the whole API.
+
+FastAPI's 422 answer, made safe for any input (Python's JSON parser accepts NaN and Infinity); and a 503 when
+the database cannot be reached, so a client learns at once what is wrong instead of waiting or getting a 500.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from rubberduck.db.database import POOL_TIMEOUT_SECONDS, DatabaseUnavailable
 
 
 def _finite(value: Any) -> Any:
@@ -28,5 +35,19 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(errors))})
 
 
+async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DatabaseUnavailable):
+        reason = exc.reason
+    else:  # the pool had no free connection in time: the server is too slow or connections are stuck
+        reason = f"no connection became free within {POOL_TIMEOUT_SECONDS:g} s"
+    return JSONResponse(
+        status_code=503,
+        content={"detail": f"The database is unavailable: {reason}"},
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(DatabaseUnavailable, database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, database_unavailable)

@@ -17,10 +17,12 @@ from rubberduck.auth.policy import PolicyStore
 from rubberduck.auth.schemas import UserCreate, UserRead, UserUpdate
 from rubberduck.auth.social import social_router
 from rubberduck.auth.throttle import LoginThrottle
+from rubberduck.auth.tokens import SigningSecret
 from rubberduck.auth.users import AccountHooks, Auth, build_auth
 from rubberduck.cache.store import LayeredCache
 from rubberduck.db.database import Database
 from rubberduck.db.models import Proxy
+from rubberduck.db.secret_store import resolve_secret
 from rubberduck.faults.stages import GlobalIPFilter
 from rubberduck.proxy.manager import ProxyManager
 from rubberduck.settings import Settings
@@ -29,7 +31,8 @@ from rubberduck.settings import Settings
 @dataclass
 class Accounts:
     settings: Settings
-    secret: str
+    database: Database
+    secret: SigningSecret
     auth: Auth
     policy: PolicyStore
     outbox: Outbox
@@ -37,7 +40,10 @@ class Accounts:
     social: dict[str, SocialClient]
 
     async def start(self) -> None:
-        """Load the stored settings (and apply the global IP lists) before anything is served."""
+        """Before anything is served (and after migrations): the signing secret, which may be kept in the
+        database, and the stored settings (applying the global IP lists)."""
+        if not self.secret.known:
+            self.secret.set(await resolve_secret(self.settings, self.database))
         await self.policy.load()
 
     async def stop(self) -> None:
@@ -46,12 +52,14 @@ class Accounts:
 
 def build_accounts(
     settings: Settings,
-    secret: str,
+    secret: str | None,
     database: Database,
     global_filter: GlobalIPFilter,
     manager: ProxyManager,
     cache: LayeredCache,
 ) -> Accounts:
+    """`secret` None: resolved by `Accounts.start()` (RUBBERDUCK_SECRET, the data dir's or the database's)."""
+    signing = SigningSecret(secret or "")
     policy = PolicyStore(settings, database, global_filter)
     outbox = Outbox(build_mailer(settings))
 
@@ -65,13 +73,14 @@ def build_accounts(
             await cache.clear(proxy.id)
 
     hooks = AccountHooks(policy, outbox, settings.resolved_public_url, on_user_deleted=forget_proxies)
-    auth = build_auth(database, secret, settings.jwt_lifetime_seconds, hooks)
+    auth = build_auth(database, signing, settings.jwt_lifetime_seconds, hooks)
     throttle = LoginThrottle(
         settings.login_max_failures_per_account,
         settings.login_max_failures_per_ip,
         settings.login_failure_window_seconds,
     )
-    return Accounts(settings, secret, auth, policy, outbox, throttle, build_social_clients(settings))
+    social = build_social_clients(settings)
+    return Accounts(settings, database, signing, auth, policy, outbox, throttle, social)
 
 
 def include_account_routes(app: FastAPI, accounts: Accounts) -> None:

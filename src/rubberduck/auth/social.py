@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from rubberduck.auth.oauth import SocialClient
 from rubberduck.auth.policy import PolicyStore
-from rubberduck.auth.tokens import RevocableJWTStrategy
+from rubberduck.auth.tokens import RevocableJWTStrategy, SigningSecret
 from rubberduck.auth.users import Auth, SocialLoginError, UserManager
 from rubberduck.db.models import User
 
@@ -37,7 +37,7 @@ class AuthorizationURL(BaseModel):
 
 
 def social_router(
-    client: SocialClient, auth: Auth, policy: PolicyStore, public_url: str, secret: str
+    client: SocialClient, auth: Auth, policy: PolicyStore, public_url: str, secret: SigningSecret
 ) -> APIRouter:
     name = client.name
     router = APIRouter(prefix=f"/api/auth/{name}", tags=["auth"])
@@ -53,7 +53,7 @@ def social_router(
         # The state binds the callback to this browser: it must come back with the same cookie.
         csrf = secrets.token_urlsafe(32)
         state = generate_jwt(
-            {"aud": STATE_AUDIENCE, "csrf": csrf, "provider": name}, secret, STATE_LIFETIME_SECONDS
+            {"aud": STATE_AUDIENCE, "csrf": csrf, "provider": name}, secret.value, STATE_LIFETIME_SECONDS
         )
         url = await client.get_authorization_url(redirect_uri, state)
         response.set_cookie(
@@ -92,7 +92,7 @@ def social_router(
 
     def check_state(state: str | None, csrf_cookie: str | None) -> None:
         try:
-            claims: dict[str, Any] = decode_jwt(state or "", secret, [STATE_AUDIENCE])
+            claims: dict[str, Any] = decode_jwt(state or "", secret.value, [STATE_AUDIENCE])
         except jwt.PyJWTError as exc:
             raise SocialLoginError("OAUTH_INVALID_STATE") from exc
         expected = claims.get("csrf")

@@ -27,6 +27,27 @@ from rubberduck.db.models import RevokedToken, User
 _NO_EXPIRY_KEEP = timedelta(days=3650)
 
 
+class SigningSecret:
+    """The key tokens are signed with. Known once the app has started: it may be kept in the database,
+    which can only be read then (see db/secret_store.py), while the routes that use it are built before."""
+
+    def __init__(self, value: str = "") -> None:
+        self._value = value
+
+    def set(self, value: str) -> None:
+        self._value = value
+
+    @property
+    def known(self) -> bool:
+        return bool(self._value)
+
+    @property
+    def value(self) -> str:
+        if not self._value:
+            raise RuntimeError("the signing secret is not known yet: it is resolved when the app starts")
+        return self._value
+
+
 class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
     def __init__(self, secret: str, lifetime_seconds: int, session: AsyncSession) -> None:
         super().__init__(secret=secret, lifetime_seconds=lifetime_seconds or None)

@@ -12,12 +12,12 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi_users import BaseUserManager, FastAPIUsers, InvalidPasswordException, UUIDIDMixin, schemas
 from fastapi_users.authentication import AuthenticationBackend, BearerTransport
 from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rubberduck.auth.email import reset_email, verification_email
 from rubberduck.auth.schemas import UserCreate
-from rubberduck.auth.tokens import RevocableJWTStrategy
+from rubberduck.auth.tokens import RevocableJWTStrategy, SigningSecret
 from rubberduck.db.database import Database
 from rubberduck.db.models import OAuthAccount, User
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from rubberduck.auth.policy import PolicyStore
 
 MIN_PASSWORD_LENGTH = 8
+_REGISTRATION_LOCK = 0x7265676973746572  # any constant: the advisory lock's key ("register")
 
 
 class SocialLoginError(Exception):
@@ -75,6 +76,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         if request is None or self.hooks is None:
             return await super().create(user_create, safe, request)
         async with self.hooks.registration_lock:
+            await self._lock_registrations()
             first = not await self.any_user()
             policy = self.hooks.policy.accounts
             refusal = policy.registration_refusal(user_create.email, first)
@@ -86,6 +88,13 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
                 forced = {"is_superuser": True, "is_active": True, "is_verified": False}
                 return await super().create(user_create.model_copy(update=forced), False, request)
             return await super().create(user_create, safe, request)
+
+    async def _lock_registrations(self) -> None:
+        """Across nodes too: each node's lock serialises only its own registrations. On a shared database a
+        transaction-scoped advisory lock does it for all of them; the insert's commit releases it."""
+        connection = await self.session.connection()
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REGISTRATION_LOCK})
 
     async def social_login(self, provider: str, account_id: str, email: str) -> User:
         """The user behind a Google/GitHub identity whose e-mail the provider verified.
@@ -109,6 +118,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             return existing
         assert self.hooks is not None
         async with self.hooks.registration_lock:
+            await self._lock_registrations()
             first = not await self.any_user()
             refusal = self.hooks.policy.accounts.registration_refusal(email, first)
             if refusal is not None:
@@ -183,8 +193,10 @@ class Auth:
 
 
 def build_auth(
-    database: Database, secret: str, lifetime_seconds: int, hooks: AccountHooks | None = None
+    database: Database, secret: SigningSecret | str, lifetime_seconds: int, hooks: AccountHooks | None = None
 ) -> Auth:
+    signing = secret if isinstance(secret, SigningSecret) else SigningSecret(secret)
+
     async def get_session() -> AsyncGenerator[AsyncSession, None]:
         async with database.session() as session:
             yield session
@@ -197,10 +209,10 @@ def build_auth(
     async def get_user_manager(
         user_db: SQLAlchemyUserDatabase[User, uuid.UUID] = Depends(get_user_db),
     ) -> AsyncGenerator[UserManager, None]:
-        yield UserManager(user_db, secret, hooks)
+        yield UserManager(user_db, signing.value, hooks)
 
     def get_strategy(session: AsyncSession = Depends(get_session)) -> RevocableJWTStrategy:
-        return RevocableJWTStrategy(secret, lifetime_seconds, session)
+        return RevocableJWTStrategy(signing.value, lifetime_seconds, session)
 
     backend = AuthenticationBackend[User, uuid.UUID](
         name="jwt", transport=BearerTransport(tokenUrl="/api/auth/jwt/login"), get_strategy=get_strategy
@@ -209,8 +221,9 @@ def build_auth(
 
     async def user_for_token(token: str) -> User | None:
         async with database.session() as session:
-            manager = UserManager(SQLAlchemyUserDatabase(session, User), secret, hooks)
-            return await RevocableJWTStrategy(secret, lifetime_seconds, session).read_token(token, manager)
+            manager = UserManager(SQLAlchemyUserDatabase(session, User), signing.value, hooks)
+            strategy = RevocableJWTStrategy(signing.value, lifetime_seconds, session)
+            return await strategy.read_token(token, manager)
 
     active_user = users.current_user(active=True)
 

@@ -127,7 +127,8 @@ class SqlCacheStore:
         if not hits:
             return
         async with self.database.session() as session:
-            for (proxy_id, key, occurrence), (count, last) in hits.items():
+            # In key order: two nodes updating overlapping entries then lock rows in the same order (no deadlock).
+            for (proxy_id, key, occurrence), (count, last) in sorted(hits.items()):
                 await session.execute(
                     update(CacheEntryRow)
                     .where(
