@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.aws import aws_env
-from tests.support import Api, RubberduckProcess, create_user_cli, stop_test_engines
+from tests.support import Api, RubberduckProcess, create_user_cli, proxy_port_block, stop_test_engines
 
 _emails = itertools.count()
 SUPERUSER_EMAIL = "root@example.com"
@@ -33,7 +33,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, aws_dir: Path) -> Iterator[
     env = aws_env(aws_dir)
     # Registration open, no e-mail verification (RubberduckProcess's test defaults). The superuser
     # exists before anyone registers, or the first test user would become superuser.
-    process = RubberduckProcess(tmp_path_factory.mktemp("rubberduck-shared"), env=env)
+    process = RubberduckProcess(
+        tmp_path_factory.mktemp("rubberduck-shared"), first_proxy_port=proxy_port_block(shared=True), env=env
+    )
     create_user_cli(process.data_dir, SUPERUSER_EMAIL, superuser=True)
     yield process.start()
     process.stop()

@@ -35,6 +35,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Proxy ports come from below Linux's ephemeral range (32768+), where client sockets and free_port()
+# never land, in a range of its own per xdist worker: a port the server found free when a proxy was
+# created is still free when it starts. Block 0 of a worker is the shared server's (it makes hundreds
+# of proxies over a session); the others go round the remaining blocks.
+PROXY_PORTS_PER_WORKER = 5000
+PROXY_PORT_BLOCK = 1000
+_proxy_blocks = itertools.count(1)
+
+
+def proxy_port_block(shared: bool = False) -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    base = 10000 + (int(worker) if worker.isdigit() else 0) % 4 * PROXY_PORTS_PER_WORKER
+    blocks = PROXY_PORTS_PER_WORKER // PROXY_PORT_BLOCK
+    block = 0 if shared else 1 + next(_proxy_blocks) % (blocks - 1)
+    return base + block * PROXY_PORT_BLOCK
+
+
 # ---- Which database a server uses. By default SQLite in its data dir. With RUBBERDUCK_TEST_DATABASE=postgres,
 # a database of its own on one throw-away PostgresServer per test process (each xdist worker has one), and
 # with RUBBERDUCK_TEST_REDIS=1 also a redis-server of its own: Redis pub/sub channels are not scoped by
@@ -104,7 +121,7 @@ class RubberduckProcess:
     ):
         self.data_dir = data_dir
         self.port = free_port()
-        self.first_proxy_port = first_proxy_port or free_port()
+        self.first_proxy_port = first_proxy_port or proxy_port_block()
         self.extra_env = {**({} if product_accounts else RELAXED_ACCOUNTS_ENV), **(env or {})}
         self.extra_env.update(engine_env(data_dir, env))
         self.log_path = data_dir / "server.log"

@@ -20,7 +20,7 @@ import httpx
 import openai
 
 from tests.engines import PostgresServer, RedisServer
-from tests.support import Api, RubberduckProcess, free_port
+from tests.support import Api, RubberduckProcess, proxy_port_block
 
 T = TypeVar("T")
 _emails = itertools.count(1)
@@ -71,7 +71,7 @@ class Cluster:
     redis: RedisServer
     database_url: str
     root: Path
-    first_proxy_port: int = field(default_factory=free_port)
+    first_proxy_port: int = field(default_factory=proxy_port_block)
     nodes: list[Node] = field(default_factory=list)
 
     @property

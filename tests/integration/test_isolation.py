@@ -230,7 +230,12 @@ def test_no_route_shows_or_touches_another_users_data(
         assert listener.connected.wait(10)
     work(world)
     assert snapshot(attacker, own, server) == before  # no count, list or total of the attacker's moved
-    time.sleep(0.5)
+    # Rows reach live streams in batches: wait (bounded) for the owner's two, which the attacker's
+    # streams would have been sent in the same batch.
+    deadline = time.monotonic() + 15
+    while control.heard.count(b"event: log") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
     assert control.stop().count(b"event: log") == 2
     heard = b"".join(listener.stop() for listener in listeners)
     assert b": connected" in heard and b"event: log" not in heard, heard

@@ -28,7 +28,15 @@ from rubberduck.cluster.link import RedisLink, describe, stop_task
 
 logger = logging.getLogger("rubberduck.cluster")
 
-CHANNEL = "rd:bus"
+CHANNEL = "rd:bus"  # + the database number: keys are scoped by it, pub/sub channels are not
+
+
+def channel_for(link: RedisLink) -> str:
+    """Two deployments on one Redis server with different database numbers must not hear each other."""
+    database = link.client.connection_pool.connection_kwargs.get("db", 0)
+    return f"{CHANNEL}:{database}"
+
+
 BUS_TIMEOUT = 1.0  # publishing is never on a proxied request's path
 RETRY_SECONDS = 0.25  # between two attempts to subscribe again
 ACK_TTL_SECONDS = 10
@@ -68,6 +76,7 @@ class ClusterBus:
     def __init__(self, link: RedisLink, node: str) -> None:
         self.link = link
         self.node = node
+        self.channel = channel_for(link)
         # The node name is for people; this tells the bus its own messages apart even if two nodes were
         # given the same name.
         self.sender = f"{node}/{secrets.token_hex(6)}"
@@ -112,7 +121,9 @@ class ClusterBus:
     async def publish(self, kind: str, payload: dict[str, Any], include_self: bool = False) -> bool:
         """Fire and forget: True when Redis took the message, False (never an exception) otherwise."""
         _, data = self._message(kind, payload, include_self, ack=False)
-        reached = await self.link.run(lambda client: client.publish(CHANNEL, data), -1, timeout=BUS_TIMEOUT)
+        reached = await self.link.run(
+            lambda client: client.publish(self.channel, data), -1, timeout=BUS_TIMEOUT
+        )
         return reached >= 0
 
     async def fence(
@@ -121,7 +132,7 @@ class ClusterBus:
         """Publish and wait (at most `timeout`) until every subscribed node has handled it."""
         deadline = time.monotonic() + timeout
         message_id, data = self._message(kind, payload, include_self, ack=True)
-        reached = await self.link.run(lambda client: client.publish(CHANNEL, data), -1, timeout=timeout)
+        reached = await self.link.run(lambda client: client.publish(self.channel, data), -1, timeout=timeout)
         if reached < 0:
             return False
         acks = f"rd:ack:{message_id}"
@@ -146,7 +157,7 @@ class ClusterBus:
             pubsub = self.link.client.pubsub(ignore_subscribe_messages=True)
             try:
                 async with asyncio.timeout(BUS_TIMEOUT):
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(self.channel)
                 self._subscribed.set()
                 if lost:  # what was published meanwhile never reached us: re-read it, in order
                     logger.warning("cluster bus subscribed again")

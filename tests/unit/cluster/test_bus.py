@@ -162,7 +162,31 @@ async def test_messages_it_cannot_read_are_skipped_without_breaking_the_subscrip
         b'{"kind": "config", "sender": "x", "id": "y", "payload": 5}',
         b'{"ack": true}',
     ):
-        await link.client.publish("rd:bus", junk)
+        await link.client.publish(node_a.channel, junk)
     assert await node_a.fence("config", {"good": True}, timeout=2.0)
     assert at_b.payloads == [{"good": True}]
     assert resyncs == [] and node_b.connected
+
+
+async def test_deployments_on_other_database_numbers_of_one_redis_do_not_hear_each_other(
+    redis_server: RedisServer,
+) -> None:
+    """Keys are scoped by the database number but pub/sub channels are not: the bus's channel is."""
+    links = [RedisLink(redis_server.url.rsplit("/", 1)[0] + f"/{db}", 1.0, f"node-{db}") for db in (1, 1, 2)]
+    for link in links:
+        await link.start()
+    buses = [ClusterBus(link, link.node) for link in links]
+    try:
+        for bus in buses:
+            await bus.start()
+        inboxes = [Inbox(), Inbox()]
+        buses[1].subscribe("config", inboxes[0])
+        buses[2].subscribe("config", inboxes[1])
+        assert await buses[0].fence("config", {"proxy": 1}, timeout=2.0)
+        await asyncio.sleep(0.1)
+        assert inboxes[0].payloads == [{"proxy": 1}] and inboxes[1].payloads == []
+    finally:
+        for bus in buses:
+            await bus.aclose()
+        for link in links:
+            await link.aclose()
