@@ -37,7 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from rubberduck.app import create_app
+    from rubberduck.app import SharedDatabaseRequired, create_app
     from rubberduck.control_server import ControlPlaneServer
 
     shared = None
@@ -57,7 +57,11 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("rubberduck").warning(
             "control plane bound to %s: reachable beyond this machine", settings.host
         )
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except SharedDatabaseRequired as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     # The socket peer is the client (login throttling counts by it): X-Forwarded-For is believed only
     # from the reverse proxies listed in RUBBERDUCK_FORWARDED_ALLOW_IPS, never by default.
     trusted = settings.forwarded_allow_ips

@@ -200,3 +200,11 @@ def exported(api: Api, proxy_id: int) -> list[dict[str, Any]]:
     response = api.http.get("/api/logs/export", params={"format": "json", "proxy_id": proxy_id})
     assert response.status_code == 200, response.text
     return list(json.loads(response.content))
+
+
+def ask(node: Node, proxy: dict[str, Any], content: str = "Hi") -> tuple[str, str]:
+    """(x-rubberduck-cache, the answer's text) through the openai SDK on `node`."""
+    raw = node.openai(proxy).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": content}]
+    )
+    return raw.headers["x-rubberduck-cache"], raw.parse().choices[0].message.content or ""

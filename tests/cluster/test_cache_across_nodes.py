@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.cluster.nodes import CHAT, Cluster, Node, eventually, wait_serving
+from tests.cluster.nodes import CHAT, Cluster, Node, ask, eventually, wait_serving
 from tests.fakes.cassette import recordings
 from tests.fakes.upstream import FakeUpstream
 from tests.integration.recording_support import rewind, set_cache
@@ -19,14 +19,6 @@ from tests.support import Api
 
 MESSAGES = "/v1/messages"
 _probes = itertools.count(1)
-
-
-def ask(node: Node, proxy: dict[str, Any], content: str = "Hi") -> tuple[str, str]:
-    """(x-rubberduck-cache, the answer's text) through the openai SDK on `node`."""
-    raw = node.openai(proxy).chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": content}]
-    )
-    return raw.headers["x-rubberduck-cache"], raw.parse().choices[0].message.content or ""
 
 
 def test_a_proxy_started_stopped_and_edited_on_one_node_follows_on_the_other_within_a_second(

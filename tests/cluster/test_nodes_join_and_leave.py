@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.cluster.nodes import Cluster, Node, wait_serving
+from tests.cluster.nodes import Cluster, ask, wait_serving
 from tests.fakes.upstream import FakeUpstream
 from tests.support import Api
-
-
-def ask(node: Node, proxy: dict[str, Any], content: str = "Hi") -> tuple[str, str]:
-    raw = node.openai(proxy).chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": content}]
-    )
-    return raw.headers["x-rubberduck-cache"], raw.parse().choices[0].message.content or ""
 
 
 def test_a_node_that_joins_serves_the_running_proxies_and_one_that_leaves_changes_nothing(

@@ -205,6 +205,18 @@ def test_more_than_one_worker_is_refused_without_postgres_and_redis(
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+def test_one_server_with_redis_but_sqlite_is_refused_with_one_line(tmp_path: Path) -> None:
+    """A node of a team deployment needs the shared database: Redis beside SQLite is a configuration error."""
+    env = environment(RUBBERDUCK_DATABASE_URL="", RUBBERDUCK_REDIS_URL=UNREACHABLE_REDIS)
+    result = subprocess.run(
+        serve_command(free_port(), tmp_path / "data", 1), env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: RUBBERDUCK_REDIS_URL makes this server a node"), result.stderr
+    assert "RUBBERDUCK_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_worker_that_cannot_start_is_reported_and_the_parent_fails(tmp_path: Path) -> None:
     """The port is held by a listener that does not share it: the first worker cannot bind, and the
     parent neither starts the others nor waits; it says why and exits non-zero."""
