@@ -70,7 +70,7 @@ typecheck: setup
 PYTEST_WORKERS ?= 3
 
 unit: setup wrk engines
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --ignore=tests/e2e
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --ignore=tests/e2e
 	$(MAKE) --no-print-directory unit-postgres
 
 # The integration modules that matter (proxies, cache, logs, accounts, isolation) once more, each server on

@@ -63,3 +63,11 @@ def fake() -> Iterator[FakeUpstream]:
     upstream.add_handler("POST", CHAT, answer)
     with upstream:
         yield upstream
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the shared pair of nodes run on one xdist worker (`--dist loadgroup`): one set of
+    engines and nodes to start instead of one per worker."""
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("shared-cluster"))
