@@ -884,6 +884,15 @@ export interface components {
             log_rows_dropped: number;
             /** Log Rows Queued */
             log_rows_queued: number;
+            /** Node */
+            node: string;
+            /**
+             * Reasons
+             * @default []
+             */
+            reasons?: string[];
+            /** Redis */
+            redis?: string | null;
             /** Running Proxies */
             running_proxies: number;
             /** Status */
